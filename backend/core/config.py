@@ -1,0 +1,85 @@
+"""Backend settings, read from ``PORTAL_*`` environment variables.
+
+Every knob an operator may turn lives here and is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the server keeps its SQLite file and generated secret by default."""
+    return Path(os.environ.get("PORTAL_DATA_DIR", Path.cwd() / "var"))
+
+
+class Settings(BaseSettings):
+    """Server configuration. Durations are in seconds unless the name says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    # HMAC key for one-time codes and token hashes. When unset a random key is
+    # generated once and kept in ``data_dir/secret.key`` (mode 0600) so codes
+    # survive a restart; production deployments should set it explicitly.
+    secret_key: str = ""
+
+    otp_ttl_seconds: int = 600
+    otp_max_attempts: int = 3
+    otp_send_min_interval_seconds: int = 60
+    otp_send_max_per_hour: int = 5
+    verify_failures_per_identifier_per_hour: int = 10
+    verify_failures_per_ip_per_hour: int = 30
+    send_requests_per_ip_per_hour: int = 30
+
+    sms_link_ttl_seconds: int = 900
+    sms_cost_centicredits: int = 20  # 0.2 credit per SMS
+
+    # A session dies after this long without use, and in any case after the
+    # absolute lifetime, whichever comes first.
+    session_idle_seconds: int = 14 * 24 * 3600
+    session_absolute_seconds: int = 60 * 24 * 3600
+
+    max_body_bytes: int = 1_048_576
+    sync_page_size: int = 500
+    sync_max_page_size: int = 2000
+    # Changing the epoch invalidates every client cursor (forces a full resync),
+    # e.g. after restoring a backup.
+    sync_epoch: str = "1"
+
+    log_messages: bool = True
+    # Staff endpoints (/staff/*) require this value in the X-Staff-Token header;
+    # empty disables them.
+    staff_token: str = ""
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'portal.db'}"
+
+    def resolved_secret_key(self) -> bytes:
+        """The HMAC key; generated and persisted on first use when not configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings from the environment."""
+    return Settings()

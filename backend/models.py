@@ -1,0 +1,378 @@
+"""Persistent entities (SQLAlchemy 2 declarative mapping).
+
+Times are stored in UTC and returned timezone-aware; local rendering uses the
+business unit's time zone. JSON columns hold data validated by the pydantic
+schemas in :mod:`backend.domain` before it is written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; refuses naive datetimes so local times never sneak in."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class BusinessUnit(Base):
+    __tablename__ = "business_units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    logo: Mapped[str] = mapped_column(String(200), default="")  # file name under assets/
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    primary_color: Mapped[str] = mapped_column(String(9), default="#1565C0")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    locale: Mapped[str] = mapped_column(String(10), default="fr")
+
+    portal_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    portal_default_for_new_clients: Mapped[bool] = mapped_column(Boolean, default=True)
+    permanent_links_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    sms_links_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    show_cancelled_activities: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Hundredths of a credit so that the 0.2-credit SMS price is exact.
+    sms_centicredits: Mapped[int] = mapped_column(Integer, default=0)
+    # Scheduling policy and travel model (validated by backend.domain.BookingSettings).
+    booking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    portal_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    preferred_language: Mapped[str] = mapped_column(String(10), default="fr")
+
+    business_unit: Mapped[BusinessUnit] = relationship()
+    contacts: Mapped[list[ClientContact]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="ClientContact.id"
+    )
+    sites: Mapped[list[Site]] = relationship(
+        back_populates="client", cascade="all, delete-orphan", order_by="Site.id"
+    )
+
+
+class ClientContact(Base):
+    """An email address or phone number on file; ``value`` is normalized."""
+
+    __tablename__ = "client_contacts"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_contact_kind_value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "email" | "phone"
+    value: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(100), default="")
+
+    client: Mapped[Client] = relationship(back_populates="contacts")
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    street: Mapped[str] = mapped_column(String(200), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+
+    client: Mapped[Client] = relationship(back_populates="sites")
+
+
+class Technician(Base):
+    __tablename__ = "technicians"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    skills: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    home_latitude: Mapped[float] = mapped_column(Float)
+    home_longitude: Mapped[float] = mapped_column(Float)
+    # {"0": [[480, 1020]], ...}: weekday (0 = Monday) -> local [start, end) minutes.
+    working_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    absences: Mapped[list[Absence]] = relationship(
+        back_populates="technician", cascade="all, delete-orphan"
+    )
+
+
+class Absence(Base):
+    __tablename__ = "absences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"), index=True)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+    technician: Mapped[Technician] = relationship(back_populates="absences")
+
+
+class FormDefinition(Base):
+    __tablename__ = "form_definitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class ActivityType(Base):
+    __tablename__ = "activity_types"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_duration_min: Mapped[int] = mapped_column(Integer, default=60)
+    required_skills: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    portal_shown: Mapped[bool] = mapped_column(Boolean, default=True)
+    title_template: Mapped[str] = mapped_column(String(300), default="{type.name}")
+    portal_actions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_tech_start", "technician_id", "scheduled_start"),
+        Index("ix_activities_client", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    type_id: Mapped[int] = mapped_column(ForeignKey("activity_types.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="to_schedule")
+    scheduled_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scheduled_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    closure_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reschedule_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    client: Mapped[Client] = relationship()
+    site: Mapped[Site] = relationship()
+    type: Mapped[ActivityType] = relationship()
+    technician: Mapped[Technician | None] = relationship()
+    steps: Mapped[list[ActivityStep]] = relationship(
+        back_populates="activity", cascade="all, delete-orphan", order_by="ActivityStep.at"
+    )
+
+
+class ActivityStep(Base):
+    """A follow-up step the client sees; ``code`` is translated by the app, ``note`` is free text."""
+
+    __tablename__ = "activity_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), index=True)
+    at: Mapped[datetime]
+    code: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    activity: Mapped[Activity] = relationship(back_populates="steps")
+
+
+# --- authentication -------------------------------------------------------
+
+
+class LoginCode(Base):
+    __tablename__ = "login_codes"
+    __table_args__ = (Index("ix_login_codes_identifier", "identifier", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(210))  # "email:..." or "phone:+33..."
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    code_hmac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LoginLink(Base):
+    """SMS temporary link (single use, short-lived) or staff-issued permanent link."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # "sms" | "permanent"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+
+
+class AuthSession(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    method: Mapped[str] = mapped_column(String(20), default="code")
+
+
+class RateEvent(Base):
+    """One counted event (code sent, failed verification) for sliding-window limits."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_key", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(260))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutgoingMessage(Base):
+    """Every email/SMS the server tried to send: the development outbox and the staff log."""
+
+    __tablename__ = "outgoing_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("business_units.id"), nullable=True, index=True
+    )
+    channel: Mapped[str] = mapped_column(String(10))  # "email" | "sms"
+    recipient: Mapped[str] = mapped_column(String(200), index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # "sent" | "not_sent"
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- sync feed ------------------------------------------------------------
+
+
+class RevisionCounter(Base):
+    """Single row holding the last issued revision.
+
+    Writers increment it inside their transaction, which also serializes them,
+    so a reader can never see revision N+1 committed before N.
+    """
+
+    __tablename__ = "revision_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FeedEntry(Base):
+    """What one client currently sees of one document, with the revision it last changed.
+
+    The feed is a per-client materialized projection: pulling is a single range
+    scan on (client_id, rev), and visibility changes become tombstones.
+    """
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (
+        UniqueConstraint("client_id", "kind", "key", name="uq_feed_doc"),
+        Index("ix_feed_client_rev", "client_id", "rev"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(40))
+    rev: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Mutation(Base):
+    """Idempotency record: a mutation id and the first result it produced."""
+
+    __tablename__ = "mutations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status_code: Mapped[int] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+__all__ = [
+    "Absence",
+    "Activity",
+    "ActivityStep",
+    "ActivityType",
+    "AuthSession",
+    "Base",
+    "BusinessUnit",
+    "Client",
+    "ClientContact",
+    "FeedEntry",
+    "FormDefinition",
+    "LoginCode",
+    "LoginLink",
+    "Mutation",
+    "OutgoingMessage",
+    "RateEvent",
+    "RevisionCounter",
+    "Site",
+    "Technician",
+
+    "utcnow",
+]

@@ -1,0 +1,67 @@
+"""Outgoing messages (email, SMS) behind one small interface.
+
+The development sender records every message in ``outgoing_messages`` (the
+development outbox tests read) and prints it to the log. Real SMTP/SMS
+adapters implement the same :class:`MessageSender` protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from sqlalchemy.orm import Session
+
+from backend.models import OutgoingMessage
+
+log = logging.getLogger("portal.messages")
+
+Channel = Literal["email", "sms"]
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: Channel
+    recipient: str
+    subject: str
+    body: str
+    business_unit_id: int | None = None
+
+
+class MessageSender(Protocol):
+    def send(self, db: Session, message: Message, now: datetime) -> None:
+        """Deliver ``message`` (or queue it for delivery) and record it in ``db``."""
+
+
+def record(
+    db: Session, message: Message, now: datetime, status: str, reason: str = ""
+) -> OutgoingMessage:
+    """Write the staff-visible log line for a message, sent or not."""
+    row = OutgoingMessage(
+        business_unit_id=message.business_unit_id,
+        channel=message.channel,
+        recipient=message.recipient,
+        subject=message.subject,
+        body=message.body if status == "sent" else "",
+        status=status,
+        reason=reason,
+        created_at=now,
+    )
+    db.add(row)
+    return row
+
+
+class DevOutboxSender:
+    """Keeps messages in the database and the server log instead of sending them."""
+
+    def __init__(self, log_messages: bool = True) -> None:
+        self.log_messages = log_messages
+
+    def send(self, db: Session, message: Message, now: datetime) -> None:
+        record(db, message, now, "sent")
+        if self.log_messages:
+            log.warning(
+                "[dev outbox] %s to %s: %s", message.channel, message.recipient, message.body
+            )
