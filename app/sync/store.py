@@ -1,0 +1,475 @@
+"""The app's offline document store: JSON documents in one SQLite file.
+
+Documents live in a single ``documents`` table keyed by ``(collection, id)``;
+the body is JSON text. Fields that views filter or sort on are *declared*
+per collection (see ``DEFAULT_INDEXES``) and backed by real SQLite
+expression indexes over ``(collection, json_extract(body, '$.field'))``, so
+"upcoming activities ordered by start" is an index range scan with no sort.
+
+Durability: WAL journal with ``synchronous=FULL``, so a committed write
+survives a crash of the process and of the machine.
+
+Threading: the app calls the store through ``asyncio.to_thread``, so calls
+arrive on arbitrary worker threads. We keep **one connection** opened with
+``check_same_thread=False`` and serialise every use of it with a re-entrant
+lock. A ``transaction()`` holds that lock until it ends, so another thread's
+write waits instead of slipping into our transaction. One connection (rather
+than one per thread) keeps ``clear()``, migrations and index setup simple and
+means there is only ever one writer; the app's workload is small enough that
+serialised access is not a bottleneck.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+JsonDoc: TypeAlias = dict[str, Any]
+# A migration is a list of SQL statements, or a function for data rewrites.
+Migration: TypeAlias = Sequence[str] | Callable[[sqlite3.Connection], None]
+
+# Fields each collection is queried by; each becomes an SQLite index.
+DEFAULT_INDEXES: Mapping[str, Sequence[str]] = {
+    "activities": ("start", "status"),
+}
+
+# Ordered schema migrations; migration N (0-based) brings user_version to N+1.
+# Never edit or reorder a released entry: append a new one.
+MIGRATIONS: tuple[Migration, ...] = (
+    (
+        """
+        CREATE TABLE documents (
+            collection TEXT NOT NULL,
+            id TEXT NOT NULL,
+            body TEXT NOT NULL CHECK (json_valid(body)),
+            PRIMARY KEY (collection, id)
+        )
+        """,
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            mutation_id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL CHECK (json_valid(payload)),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'rejected')),
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            result TEXT CHECK (result IS NULL OR json_valid(result)),
+            reason TEXT,
+            finished_at TEXT
+        )
+        """,
+        "CREATE INDEX ix_outbox_status_seq ON outbox (status, seq)",
+    ),
+)
+
+# Prefix of the indexes this module manages from the declared fields; anything
+# with this prefix that is no longer declared is dropped on open.
+_INDEX_PREFIX = "ix_doc_"
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class StoreError(Exception):
+    """Raised for misuse of the store or a database it cannot open."""
+
+
+def _field_expr(field: str) -> str:
+    """SQL for a document field; must be byte-identical to the index expression."""
+    if field == "id":
+        return "id"
+    if not _FIELD_RE.match(field):
+        # Field names are spliced into SQL (indexes need literal paths), so
+        # only plain dotted identifiers are allowed.
+        raise StoreError(f"invalid field name: {field!r}")
+    return f"json_extract(body, '$.{field}')"
+
+
+def _sql_value(value: Any) -> Any:
+    """Convert a Python filter value to what json_extract yields for it."""
+    if isinstance(value, bool):
+        return int(value)  # json_extract returns 1/0 for true/false
+    if value is None or isinstance(value, int | float | str):
+        return value
+    raise StoreError(f"unsupported filter value: {value!r}")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One filter term, built with ``Field``: ``Field('start') >= '2026-01-01'``."""
+
+    field: str
+    op: str
+    value: Any
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """Return the SQL fragment and its parameters."""
+        expr = _field_expr(self.field)
+        if self.op == "in":
+            values = [_sql_value(v) for v in self.value]
+            if not values:
+                return "0", []
+            return f"{expr} IN ({', '.join('?' * len(values))})", values
+        if self.value is None:
+            if self.op == "=":
+                return f"{expr} IS NULL", []
+            if self.op == "!=":
+                return f"{expr} IS NOT NULL", []
+            raise StoreError(f"cannot compare with None using {self.op}")
+        return f"{expr} {self.op} ?", [_sql_value(self.value)]
+
+
+class Field:
+    """A document field in a filter; comparison operators build a ``Condition``."""
+
+    __slots__ = ("name",)
+    __hash__ = None  # type: ignore[assignment]  # == builds a Condition
+
+    def __init__(self, name: str) -> None:
+        _field_expr(name)  # validate early, where the mistake is made
+        self.name = name
+
+    def __eq__(self, value: object) -> Condition:  # type: ignore[override]
+        return Condition(self.name, "=", value)
+
+    def __ne__(self, value: object) -> Condition:  # type: ignore[override]
+        return Condition(self.name, "!=", value)
+
+    def __lt__(self, value: Any) -> Condition:
+        return Condition(self.name, "<", value)
+
+    def __le__(self, value: Any) -> Condition:
+        return Condition(self.name, "<=", value)
+
+    def __gt__(self, value: Any) -> Condition:
+        return Condition(self.name, ">", value)
+
+    def __ge__(self, value: Any) -> Condition:
+        return Condition(self.name, ">=", value)
+
+    def in_(self, values: Iterable[Any]) -> Condition:
+        """Match documents whose field equals one of ``values``."""
+        return Condition(self.name, "in", tuple(values))
+
+
+Where: TypeAlias = Condition | Sequence[Condition] | None
+OrderBy: TypeAlias = str | Sequence[str] | None
+
+
+def _build_select(
+    columns: str, collection: str, where: Where, order_by: OrderBy, limit: int | None
+) -> tuple[str, list[Any]]:
+    conditions = [where] if isinstance(where, Condition) else list(where or ())
+    clauses = ["collection = ?"]
+    params: list[Any] = [collection]
+    for condition in conditions:
+        clause, values = condition.sql()
+        clauses.append(clause)
+        params.extend(values)
+    sql = f"SELECT {columns} FROM documents WHERE {' AND '.join(clauses)}"
+    keys = [order_by] if isinstance(order_by, str) else list(order_by or ())
+    if keys:
+        terms = []
+        for key in keys:
+            descending = key.startswith("-")
+            name = key.removeprefix("-")
+            terms.append(f"{_field_expr(name)} {'DESC' if descending else 'ASC'}")
+        sql += " ORDER BY " + ", ".join(terms)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return sql, params
+
+
+class Store:
+    """A JSON document store on one SQLite file; see the module docstring."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Wrap an open connection; use ``Store.open`` instead."""
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._depth = 0  # transaction nesting; only touched under the lock
+        self.path = path
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        indexes: Mapping[str, Sequence[str]] = DEFAULT_INDEXES,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> Store:
+        """Open (creating if needed) the store at ``path``, migrate it, ensure indexes."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: the sqlite3 module must not open transactions
+        # behind our back; transaction() issues BEGIN IMMEDIATE itself.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"could not enable WAL on {path} (got {mode})")
+            # FULL also fsyncs the WAL on every commit: an acknowledged write
+            # survives power loss, not just a process crash.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = cls(conn, path)
+            store._migrate(migrations)
+            store._ensure_indexes(indexes)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The applied schema version (``PRAGMA user_version``)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        version = self.schema_version
+        if version > len(migrations):
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this app "
+                f"({len(migrations)}); refusing to open it"
+            )
+        for number, migration in enumerate(migrations[version:], start=version + 1):
+            # Each migration commits with its version bump, so a failure
+            # leaves the database at the last fully applied version.
+            with self.transaction():
+                if callable(migration):
+                    migration(self._conn)
+                else:
+                    for statement in migration:
+                        self._conn.execute(statement)
+                # PRAGMA takes no parameters; number is an int we produced.
+                self._conn.execute(f"PRAGMA user_version = {int(number)}")
+
+    def _ensure_indexes(self, indexes: Mapping[str, Sequence[str]]) -> None:
+        # Indexes are on (collection, field) across the whole table, so one
+        # index per field name serves every collection that declares it.
+        wanted: dict[str, str] = {}
+        for fields in indexes.values():
+            for field in fields:
+                name = _INDEX_PREFIX + field.replace(".", "__")
+                wanted[name] = _field_expr(field)
+        with self.transaction():
+            existing = {
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT name FROM sqlite_schema WHERE type = 'index' "
+                    "AND tbl_name = 'documents' AND name LIKE ?",
+                    (_INDEX_PREFIX + "%",),
+                )
+            }
+            for name in sorted(existing - wanted.keys()):
+                self._conn.execute(f'DROP INDEX "{name}"')
+            for name, expr in wanted.items():
+                self._conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{name}" ON documents (collection, {expr})'
+                )
+
+    # -- transactions -----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block atomically: BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error.
+
+        Nested use (same thread) becomes a SAVEPOINT: an exception inside the
+        inner block undoes only that block if the outer block catches it.
+        Other threads wait until the outermost block ends.
+        """
+        with self._lock:
+            depth = self._depth
+            if depth == 0:
+                # IMMEDIATE takes the write lock now, so the block cannot fail
+                # half-way with SQLITE_BUSY when it first writes.
+                self._conn.execute("BEGIN IMMEDIATE")
+            else:
+                self._conn.execute(f"SAVEPOINT sp{depth}")
+            self._depth = depth + 1
+            try:
+                yield
+                if depth == 0:
+                    self._conn.execute("COMMIT")
+                else:
+                    self._conn.execute(f"RELEASE sp{depth}")
+            except BaseException:
+                self._rollback(depth)
+                raise
+            finally:
+                self._depth = depth
+
+    def _rollback(self, depth: int) -> None:
+        # Some errors (disk full, I/O) make SQLite roll back by itself; a
+        # second ROLLBACK would then raise and hide the original error.
+        if not self._conn.in_transaction:
+            return
+        if depth == 0:
+            self._conn.execute("ROLLBACK")
+        else:
+            self._conn.execute(f"ROLLBACK TO sp{depth}")
+            self._conn.execute(f"RELEASE sp{depth}")
+
+    @property
+    def in_transaction(self) -> bool:
+        """True when the calling thread is inside ``transaction()``."""
+        # Only the lock owner can observe depth > 0 without racing; a
+        # non-blocking acquire tells us whether that is us.
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            return self._depth > 0
+        finally:
+            self._lock.release()
+
+    # -- low-level access for sibling modules (outbox) -----------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement on the store's connection; return rows changed.
+
+        For ``app.sync`` modules that share this database (the outbox). Wrap
+        several calls in ``transaction()`` to make them atomic.
+        """
+        with self._lock:
+            return self._conn.execute(sql, params).rowcount
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run one read statement on the store's connection; return all rows."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- documents --------------------------------------------------------
+
+    def put(self, collection: str, id: str, doc: Mapping[str, Any]) -> None:
+        """Insert or replace document ``id`` in ``collection``."""
+        self.execute(
+            "INSERT INTO documents (collection, id, body) VALUES (?, ?, ?) "
+            "ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
+            (collection, id, _dumps(doc)),
+        )
+
+    def put_many(self, collection: str, docs: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        """Insert or replace many ``(id, doc)`` pairs in one transaction; return the count."""
+        rows = [(collection, id, _dumps(doc)) for id, doc in docs]
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT INTO documents (collection, id, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
+                rows,
+            )
+        return len(rows)
+
+    def get(self, collection: str, id: str) -> JsonDoc | None:
+        """Return document ``id`` from ``collection``, or None."""
+        rows = self.fetchall(
+            "SELECT body FROM documents WHERE collection = ? AND id = ?", (collection, id)
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def delete(self, collection: str, id: str) -> bool:
+        """Delete document ``id``; return whether it existed."""
+        return (
+            self.execute("DELETE FROM documents WHERE collection = ? AND id = ?", (collection, id))
+            > 0
+        )
+
+    def query(
+        self,
+        collection: str,
+        where: Where = None,
+        order_by: OrderBy = None,
+        limit: int | None = None,
+    ) -> list[JsonDoc]:
+        """Return documents of ``collection`` matching every condition in ``where``.
+
+        ``order_by`` is a field name or a list of them; prefix ``-`` for
+        descending; ``"id"`` is the document id. Filtering and ordering on a
+        declared field use its index.
+        """
+        sql, params = _build_select("body", collection, where, order_by, limit)
+        return [json.loads(row[0]) for row in self.fetchall(sql, params)]
+
+    def count(self, collection: str, where: Where = None) -> int:
+        """Return how many documents of ``collection`` match ``where``."""
+        sql, params = _build_select("COUNT(*)", collection, where, None, None)
+        return int(self.fetchall(sql, params)[0][0])
+
+    def explain(
+        self,
+        collection: str,
+        where: Where = None,
+        order_by: OrderBy = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Return SQLite's EXPLAIN QUERY PLAN lines for the equivalent ``query``."""
+        sql, params = _build_select("body", collection, where, order_by, limit)
+        return [row["detail"] for row in self.fetchall("EXPLAIN QUERY PLAN " + sql, params)]
+
+    # -- meta -------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """Return the meta value for ``key`` (sync cursor, last-sync time…)."""
+        rows = self.fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set the meta value for ``key``; join a transaction to save it with data."""
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def delete_meta(self, key: str) -> None:
+        """Remove ``key`` from meta (no error if absent)."""
+        self.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # -- sign out ---------------------------------------------------------
+
+    def clear(self) -> None:
+        """Delete every document, outbox item and meta value (sign out)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM documents")
+            self._conn.execute("DELETE FROM outbox")
+            self._conn.execute("DELETE FROM meta")
+        # Freed pages (and the WAL) would otherwise keep the previous user's
+        # data on disk: rebuild the file, then fold and empty the WAL.
+        with self._lock:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _dumps(doc: Mapping[str, Any]) -> str:
+    # Compact and strict: NaN/Infinity are not JSON and json_valid rejects them.
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
