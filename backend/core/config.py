@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     send_requests_per_ip_per_hour: int = 30
 
     sms_link_ttl_seconds: int = 900
+    # Where clients open the web app; login links sent by SMS point here
+    # (``{public_base_url}/login/link#<token>``).
+    public_base_url: str = "http://127.0.0.1:8000"
     sms_cost_centicredits: int = 20  # 0.2 credit per SMS
 
     # A session dies after this long without use, and in any case after the
