@@ -11,8 +11,18 @@ from zoneinfo import ZoneInfo
 _MONTHS = {
     "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     "fr": [
-        "janv.", "févr.", "mars", "avr.", "mai", "juin",
-        "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+        "janv.",
+        "févr.",
+        "mars",
+        "avr.",
+        "mai",
+        "juin",
+        "juil.",
+        "août",
+        "sept.",
+        "oct.",
+        "nov.",
+        "déc.",
     ],
 }
 _DAYS = {
@@ -32,8 +42,7 @@ def format_date(moment: datetime, locale: str, tz: str) -> str:
     local = moment.astimezone(ZoneInfo(tz))
     lang = language(locale)
     return (
-        f"{_DAYS[lang][local.weekday()]} {local.day} "
-        f"{_MONTHS[lang][local.month - 1]} {local.year}"
+        f"{_DAYS[lang][local.weekday()]} {local.day} {_MONTHS[lang][local.month - 1]} {local.year}"
     )
 
 

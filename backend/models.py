@@ -213,7 +213,10 @@ class Activity(Base):
 
 
 class ActivityStep(Base):
-    """A follow-up step the client sees; ``code`` is translated by the app, ``note`` is free text."""
+    """A follow-up step the client sees.
+
+    ``code`` is translated by the app; ``note`` is free text from staff.
+    """
 
     __tablename__ = "activity_steps"
 
@@ -373,6 +376,5 @@ __all__ = [
     "RevisionCounter",
     "Site",
     "Technician",
-
     "utcnow",
 ]

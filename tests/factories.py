@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.contacts import normalize_email, normalize_phone
+from backend.domain import PortalAction
 from backend.models import (
     Activity,
     ActivityType,
@@ -91,6 +92,10 @@ def activity_type(db: Session, bu: BusinessUnit, **overrides: Any) -> ActivityTy
         "portal_actions": [],
     }
     values.update(overrides)
+    # Stored the way the staff API stores it, so digests compare like for like.
+    values["portal_actions"] = [
+        PortalAction.model_validate(a).model_dump() for a in values["portal_actions"]
+    ]
     t = ActivityType(business_unit_id=bu.id, **values)
     db.add(t)
     db.flush()

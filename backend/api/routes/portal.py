@@ -1,0 +1,102 @@
+"""What a signed-in client reads: profile, branding, activities, forms."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from backend.actions import available_actions
+from backend.api.deps import CurrentClient, DbSession, Now
+from backend.api.schemas import ActivityList, ActivityOut, FormOut, Me
+from backend.models import Activity
+from backend.services import projection
+
+router = APIRouter(tags=["portal"])
+
+NOT_FOUND = "No such item in your portal."
+
+
+def _with_availability(doc: dict, now: datetime) -> ActivityOut:
+    start = datetime.fromisoformat(doc["scheduled_start"]) if doc["scheduled_start"] else None
+    keys = available_actions(doc["actions"], doc["status"], start, now)
+    return ActivityOut(**doc, available_actions=keys)
+
+
+@router.get("/me", response_model=Me)
+def me(client: CurrentClient, db: DbSession) -> Me:
+    """The signed-in client's profile and its business unit's branding."""
+    loaded = projection.load_client(db, client.id)
+    assert loaded is not None  # the session was just resolved for this client
+    return Me.model_validate(
+        {
+            "profile": projection.profile_doc(loaded),
+            "branding": projection.branding_doc(loaded.business_unit),
+        }
+    )
+
+
+@router.get("/activities", response_model=ActivityList)
+def list_activities(
+    client: CurrentClient,
+    db: DbSession,
+    now: Now,
+    scope: Annotated[Literal["all", "upcoming", "past"], Query()] = "all",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ActivityList:
+    """The client's visible activities, upcoming first by date, past newest first."""
+    bu = client.business_unit
+    docs = [
+        projection.activity_doc(a, client, bu)
+        for a in projection.visible_activities(db, client, bu)
+    ]
+    now_iso = projection.iso(now) or ""
+
+    def upcoming(doc: dict) -> bool:
+        if doc["status"] in ("to_schedule", "in_progress"):
+            return True
+        if doc["status"] in ("done", "cancelled"):
+            return False
+        return (doc["scheduled_end"] or doc["scheduled_start"] or "") >= now_iso
+
+    if scope == "upcoming":
+        docs = sorted(
+            (d for d in docs if upcoming(d)), key=lambda d: d["scheduled_start"] or "9999"
+        )
+    elif scope == "past":
+        docs = sorted(
+            (d for d in docs if not upcoming(d)),
+            key=lambda d: d["scheduled_start"] or "",
+            reverse=True,
+        )
+    else:
+        docs = sorted(docs, key=lambda d: d["scheduled_start"] or "9999")
+    page = docs[offset : offset + limit]
+    return ActivityList(items=[_with_availability(d, now) for d in page], total=len(docs))
+
+
+@router.get("/activities/{activity_id}", response_model=ActivityOut)
+def get_activity(activity_id: int, client: CurrentClient, db: DbSession, now: Now) -> ActivityOut:
+    """One activity with its steps; 404 when it is not this client's or not shown."""
+    activity = db.scalars(
+        projection.activity_query().where(
+            Activity.id == activity_id, Activity.client_id == client.id
+        )
+    ).first()
+    bu = client.business_unit
+    if activity is None or not projection.is_visible(activity, bu):
+        raise HTTPException(404, NOT_FOUND)
+    return _with_availability(projection.activity_doc(activity, client, bu), now)
+
+
+@router.get("/forms/{form_id}", response_model=FormOut)
+def get_form(form_id: int, client: CurrentClient, db: DbSession) -> FormOut:
+    """A form definition used by one of the client's portal actions."""
+    bu = client.business_unit
+    forms = projection.visible_forms(db, bu, projection.shown_types(db, bu))
+    for form in forms:
+        if form.id == form_id:
+            return FormOut.model_validate(projection.form_doc(form))
+    raise HTTPException(404, NOT_FOUND)

@@ -1,0 +1,392 @@
+"""Staff configuration and preview.
+
+Every write here re-projects the affected client feeds in the same
+transaction, so a staff change shows up in the clients' next pull.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.api.deps import DbSession, Now, SettingsDep
+from backend.api.routes.portal import _with_availability
+from backend.api.schemas import ActivityOut, Me
+from backend.domain import (
+    ActivityStatus,
+    ActivityTypePortal,
+    BookingSettings,
+    FormSpec,
+)
+from backend.models import (
+    Activity,
+    ActivityStep,
+    ActivityType,
+    BusinessUnit,
+    Client,
+    FormDefinition,
+    OutgoingMessage,
+    Site,
+    Technician,
+)
+from backend.services import auth as auth_service
+from backend.services import feed, projection
+from backend.services.sessions import revoke_business_unit_sessions, revoke_client_sessions
+
+
+def require_staff(
+    settings: SettingsDep,
+    x_staff_token: Annotated[str | None, Header(max_length=512)] = None,
+) -> None:
+    if not settings.staff_token:
+        raise HTTPException(403, "The staff API is disabled: set PORTAL_STAFF_TOKEN.")
+    if x_staff_token is None or not hmac.compare_digest(
+        x_staff_token.encode(), settings.staff_token.encode()
+    ):
+        raise HTTPException(401, "A valid X-Staff-Token header is required.")
+
+
+router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(require_staff)])
+
+
+class Patch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _get(db: Session, model: type, ident: int, what: str) -> Any:
+    row = db.get(model, ident)
+    if row is None:
+        raise HTTPException(404, f"No {what} with id {ident}.")
+    return row
+
+
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+# --- business units -----------------------------------------------------------
+
+
+class BusinessUnitPatch(Patch):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    email: Annotated[str, Field(max_length=200)] | None = None
+    address: Annotated[str, Field(max_length=1000)] | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    primary_color: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] | None = None
+    portal_enabled: bool | None = None
+    portal_default_for_new_clients: bool | None = None
+    permanent_links_allowed: bool | None = None
+    sms_links_allowed: bool | None = None
+    show_cancelled_activities: bool | None = None
+    booking: BookingSettings | None = None
+
+
+class SmsCreditPurchase(Patch):
+    credits: Annotated[float, Field(gt=0, le=100_000)]
+
+
+@router.get("/business-units/{bu_id}")
+def get_business_unit(bu_id: int, db: DbSession) -> dict[str, Any]:
+    bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
+    return _bu_out(bu)
+
+
+def _bu_out(bu: BusinessUnit) -> dict[str, Any]:
+    return {
+        **projection.branding_doc(bu),
+        "portal_enabled": bu.portal_enabled,
+        "portal_default_for_new_clients": bu.portal_default_for_new_clients,
+        "permanent_links_allowed": bu.permanent_links_allowed,
+        "sms_links_allowed": bu.sms_links_allowed,
+        "show_cancelled_activities": bu.show_cancelled_activities,
+        "sms_credits": bu.sms_centicredits / 100,
+        "booking": BookingSettings.model_validate(bu.booking or {}).model_dump(),
+    }
+
+
+@router.patch("/business-units/{bu_id}")
+def patch_business_unit(
+    bu_id: int, patch: BusinessUnitPatch, db: DbSession, now: Now
+) -> dict[str, Any]:
+    """Change branding or portal settings; turning the portal off ends every session."""
+    bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
+    values = patch.model_dump(exclude_unset=True)
+    if "booking" in values and patch.booking is not None:
+        values["booking"] = patch.booking.model_dump()
+    for name, value in values.items():
+        setattr(bu, name, value)
+    if patch.portal_enabled is False:
+        revoke_business_unit_sessions(db, bu.id, now)
+    db.flush()
+    feed.refresh_business_unit(db, bu.id)
+    db.commit()
+    return _bu_out(bu)
+
+
+@router.post("/business-units/{bu_id}/sms-credits")
+def add_sms_credits(bu_id: int, body: SmsCreditPurchase, db: DbSession) -> dict[str, Any]:
+    bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
+    bu.sms_centicredits += round(body.credits * 100)
+    db.commit()
+    return {"sms_credits": bu.sms_centicredits / 100}
+
+
+@router.get("/business-units/{bu_id}/messages")
+def list_messages(
+    bu_id: int, db: DbSession, limit: Annotated[int, Field(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """The staff-visible message log (sent and not sent, with the reason)."""
+    _get(db, BusinessUnit, bu_id, "business unit")
+    rows = db.scalars(
+        select(OutgoingMessage)
+        .where(OutgoingMessage.business_unit_id == bu_id)
+        .order_by(OutgoingMessage.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": m.id,
+            "channel": m.channel,
+            "recipient": m.recipient,
+            "status": m.status,
+            "reason": m.reason,
+            "created_at": projection.iso(m.created_at),
+        }
+        for m in rows
+    ]
+
+
+# --- clients ----------------------------------------------------------------
+
+
+class ClientPatch(Patch):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    portal_access: bool | None = None
+    preferred_language: Annotated[str, Field(pattern=r"^(en|fr)$")] | None = None
+
+
+@router.patch("/clients/{client_id}")
+def patch_client(client_id: int, patch: ClientPatch, db: DbSession, now: Now) -> dict[str, Any]:
+    """Change a client; removing portal access ends its sessions at once."""
+    client: Client = _get(db, Client, client_id, "client")
+    for name, value in patch.model_dump(exclude_unset=True).items():
+        setattr(client, name, value)
+    if patch.portal_access is False:
+        revoke_client_sessions(db, [client.id], now)
+    db.flush()
+    feed.refresh_client(db, client.id)
+    db.commit()
+    return {
+        "id": client.id,
+        "name": client.name,
+        "portal_access": client.portal_access,
+        "preferred_language": client.preferred_language,
+    }
+
+
+class PermanentLinkRequest(Patch):
+    label: Annotated[str, Field(max_length=100)] = ""
+
+
+@router.post("/clients/{client_id}/permanent-links", status_code=201)
+def issue_permanent_link(
+    client_id: int,
+    body: PermanentLinkRequest,
+    db: DbSession,
+    settings: SettingsDep,
+    now: Now,
+) -> dict[str, Any]:
+    """Issue a permanent login link; the token is shown in this answer only."""
+    client: Client = _get(db, Client, client_id, "client")
+    try:
+        token = auth_service.issue_permanent_link(db, settings, client.id, now, label=body.label)
+    except auth_service.PermanentLinksDisabled as exc:
+        raise HTTPException(
+            409, f"{exc} Allow them in the business unit's portal settings first."
+        ) from exc
+    db.commit()
+    return {
+        "token": token,
+        "url": auth_service.link_url(settings, token),
+        "client_id": client.id,
+        "label": body.label,
+    }
+
+
+@router.get("/clients/{client_id}/permanent-links")
+def list_permanent_links(client_id: int, db: DbSession) -> list[dict[str, Any]]:
+    _get(db, Client, client_id, "client")
+    return [link.model_dump(mode="json") for link in auth_service.list_links(db, client_id)]
+
+
+@router.delete("/permanent-links/{link_id}", status_code=204)
+def revoke_permanent_link(link_id: int, db: DbSession, now: Now) -> Response:
+    if not auth_service.revoke_permanent_link(db, link_id, now):
+        raise HTTPException(404, f"No permanent link with id {link_id}.")
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/clients/{client_id}/preview")
+def preview_client(client_id: int, db: DbSession, now: Now) -> dict[str, Any]:
+    """Exactly what the client sees (read-only): profile, branding, activities."""
+    client = projection.load_client(db, client_id)
+    if client is None:
+        raise HTTPException(404, f"No client with id {client_id}.")
+    bu = client.business_unit
+    me = Me.model_validate(
+        {"profile": projection.profile_doc(client), "branding": projection.branding_doc(bu)}
+    )
+    items: list[ActivityOut] = [
+        _with_availability(projection.activity_doc(a, client, bu), now)
+        for a in sorted(
+            projection.visible_activities(db, client, bu),
+            key=lambda a: a.scheduled_start or now.max.replace(tzinfo=now.tzinfo),
+        )
+    ]
+    return {
+        "portal_access": client.portal_access and bu.portal_enabled,
+        "me": me.model_dump(),
+        "activities": [i.model_dump() for i in items],
+    }
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+@router.put("/activity-types/{type_id}/portal")
+def put_activity_type_portal(
+    type_id: int, body: ActivityTypePortal, db: DbSession
+) -> dict[str, Any]:
+    """Set whether a type is shown, its title template and its portal actions."""
+    activity_type: ActivityType = _get(db, ActivityType, type_id, "activity type")
+    form_ids = {a.form_id for a in body.portal_actions if a.form_id is not None}
+    if form_ids:
+        known = set(
+            db.scalars(
+                select(FormDefinition.id).where(
+                    FormDefinition.id.in_(form_ids),
+                    FormDefinition.business_unit_id == activity_type.business_unit_id,
+                )
+            )
+        )
+        missing = sorted(form_ids - known)
+        if missing:
+            raise _unprocessable("portal_actions", f"unknown form id(s): {missing}")
+    activity_type.portal_shown = body.portal_shown
+    activity_type.title_template = body.title_template
+    activity_type.portal_actions = [a.model_dump() for a in body.portal_actions]
+    db.flush()
+    feed.refresh_business_unit(db, activity_type.business_unit_id)
+    db.commit()
+    return {"id": activity_type.id, "name": activity_type.name, **body.model_dump()}
+
+
+class FormPut(Patch):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    fields: list[dict[str, Any]]
+
+
+@router.put("/forms/{form_id}")
+def put_form(form_id: int, body: FormPut, db: DbSession) -> dict[str, Any]:
+    form: FormDefinition = _get(db, FormDefinition, form_id, "form")
+    try:
+        spec = FormSpec.model_validate({"fields": body.fields})
+    except ValidationError as exc:
+        raise HTTPException(
+            422,
+            [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from exc
+    form.name = body.name
+    form.fields = [f.model_dump() for f in spec.fields]
+    db.flush()
+    feed.refresh_business_unit(db, form.business_unit_id)
+    db.commit()
+    return projection.form_doc(form)
+
+
+# --- activities -------------------------------------------------------------
+
+
+class ActivityPatch(Patch):
+    status: ActivityStatus | None = None
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    technician_id: int | None = None
+    client_id: int | None = None
+    site_id: int | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+
+
+class StepIn(Patch):
+    code: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+def _aware(field: str, value: Any) -> None:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise _unprocessable(field, "datetimes need a time zone offset (e.g. Z or +01:00)")
+
+
+@router.patch("/activities/{activity_id}")
+def patch_activity(activity_id: int, patch: ActivityPatch, db: DbSession) -> dict[str, Any]:
+    """Change an activity (status, schedule, technician, owner); clients see it next pull."""
+    activity: Activity = _get(db, Activity, activity_id, "activity")
+    values = patch.model_dump(exclude_unset=True)
+    for name, value in values.items():
+        _aware(name, value)
+    bu_id = activity.business_unit_id
+    if "client_id" in values:
+        target: Client = _get(db, Client, values["client_id"], "client")
+        if target.business_unit_id != bu_id:
+            raise _unprocessable("client_id", "the client belongs to another business unit")
+        if "site_id" not in values:
+            raise _unprocessable("site_id", "moving an activity to another client needs its site")
+    if "site_id" in values:
+        site: Site = _get(db, Site, values["site_id"], "site")
+        owner = values.get("client_id", activity.client_id)
+        if site.client_id != owner:
+            raise _unprocessable("site_id", "the site does not belong to the activity's client")
+    if values.get("technician_id") is not None:
+        tech: Technician = _get(db, Technician, values["technician_id"], "technician")
+        if tech.business_unit_id != bu_id:
+            raise _unprocessable("technician_id", "the technician belongs to another unit")
+    for name, value in values.items():
+        setattr(activity, name, value)
+    db.flush()
+    feed.refresh_activities(db, [activity.id])
+    db.commit()
+    return {"id": activity.id, "status": activity.status, "client_id": activity.client_id}
+
+
+@router.post("/activities/{activity_id}/steps", status_code=201)
+def add_step(activity_id: int, step: StepIn, db: DbSession, now: Now) -> dict[str, Any]:
+    activity: Activity = _get(db, Activity, activity_id, "activity")
+    db.add(ActivityStep(activity_id=activity.id, at=now, code=step.code, note=step.note))
+    db.flush()
+    db.expire(activity, ["steps"])
+    feed.refresh_activities(db, [activity.id])
+    db.commit()
+    return {"activity_id": activity.id, "code": step.code}
+
+
+@router.delete("/activities/{activity_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_activity(activity_id: int, db: DbSession) -> Response:
+    activity: Activity = _get(db, Activity, activity_id, "activity")
+    db.delete(activity)
+    db.flush()
+    feed.refresh_activities(db, [activity_id])
+    db.commit()
+    return Response(status_code=204)

@@ -1,0 +1,113 @@
+"""Wire schemas of the portal API (what the app receives)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Branding(BaseModel):
+    id: int
+    name: str
+    logo_url: str | None
+    phone: str
+    email: str
+    address: str
+    description: str
+    primary_color: str
+    timezone: str
+    locale: str
+
+
+class Contact(BaseModel):
+    kind: Literal["email", "phone"]
+    value: str
+
+
+class SiteOut(BaseModel):
+    id: int
+    label: str
+    street: str
+    postal_code: str
+    city: str
+    latitude: float
+    longitude: float
+
+
+class Profile(BaseModel):
+    id: int
+    name: str
+    preferred_language: str
+    contacts: list[Contact]
+    sites: list[SiteOut]
+
+
+class Me(BaseModel):
+    profile: Profile
+    branding: Branding
+
+
+class Step(BaseModel):
+    at: str | None
+    code: str
+    note: str
+
+
+class TechnicianOut(BaseModel):
+    first_name: str
+
+
+class ActivityOut(BaseModel):
+    """An activity as the client sees it; ``available_actions`` is evaluated now."""
+
+    id: int
+    title: str
+    status: str
+    type_id: int
+    type_name: str
+    site: SiteOut
+    scheduled_start: str | None
+    scheduled_end: str | None
+    window_start: str | None
+    window_end: str | None
+    technician: TechnicianOut | None
+    description: str
+    steps: list[Step]
+    closure_report: dict[str, Any] | None
+    actions: list[dict[str, Any]]
+    reschedule_count: int
+    available_actions: list[str]
+
+
+class ActivityList(BaseModel):
+    items: list[ActivityOut]
+    total: int
+
+
+class FormOut(BaseModel):
+    id: int
+    name: str
+    fields: list[dict[str, Any]]
+
+
+class Change(BaseModel):
+    kind: Literal["profile", "branding", "activity_type", "form", "activity"]
+    key: str
+    rev: int
+    deleted: bool
+    body: dict[str, Any] | None
+
+
+class SyncPage(BaseModel):
+    """One page of the delta feed.
+
+    ``reset`` true means: drop every cached document, then apply this page and
+    the following ones (the cursor was missing, invalid, foreign or stale).
+    """
+
+    reset: bool
+    reset_reason: str | None = None
+    changes: list[Change]
+    cursor: str = Field(description="Opaque; send it back as ?cursor= on the next pull.")
+    has_more: bool

@@ -1,0 +1,212 @@
+"""What a client sees: documents rendered from the database for one client.
+
+The same functions feed the portal API, the staff preview and the sync feed,
+so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from backend.localization import format_date, format_time
+from backend.models import (
+    Activity,
+    ActivityType,
+    BusinessUnit,
+    Client,
+    FormDefinition,
+    Site,
+)
+from backend.templates import render_template
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC ISO-8601 text (``...Z``) or None."""
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def branding_doc(bu: BusinessUnit) -> dict[str, Any]:
+    return {
+        "id": bu.id,
+        "name": bu.name,
+        "logo_url": f"/assets/{bu.logo}" if bu.logo else None,
+        "phone": bu.phone,
+        "email": bu.email,
+        "address": bu.address,
+        "description": bu.description,
+        "primary_color": bu.primary_color,
+        "timezone": bu.timezone,
+        "locale": bu.locale,
+    }
+
+
+def site_doc(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "label": site.label,
+        "street": site.street,
+        "postal_code": site.postal_code,
+        "city": site.city,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+    }
+
+
+def profile_doc(client: Client) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "preferred_language": client.preferred_language,
+        "contacts": [{"kind": c.kind, "value": c.value} for c in client.contacts],
+        "sites": [site_doc(s) for s in client.sites],
+    }
+
+
+def type_doc(activity_type: ActivityType) -> dict[str, Any]:
+    return {
+        "id": activity_type.id,
+        "name": activity_type.name,
+        "default_duration_min": activity_type.default_duration_min,
+        "actions": activity_type.portal_actions,
+    }
+
+
+def form_doc(form: FormDefinition) -> dict[str, Any]:
+    return {"id": form.id, "name": form.name, "fields": form.fields}
+
+
+def is_visible(activity: Activity, bu: BusinessUnit) -> bool:
+    """Whether the client may see this activity at all."""
+    if not activity.type.portal_shown:
+        return False
+    return activity.status != "cancelled" or bu.show_cancelled_activities
+
+
+def render_title(activity: Activity, client: Client, bu: BusinessUnit) -> str:
+    """The activity's title from its type's template, in the client's language."""
+    lang = client.preferred_language
+    start = activity.scheduled_start
+    site = activity.site
+    values = {
+        "type.name": activity.type.name,
+        "activity.id": str(activity.id),
+        "activity.date": format_date(start, lang, bu.timezone) if start else "",
+        "activity.time": format_time(start, lang, bu.timezone) if start else "",
+        "activity.status": activity.status,
+        "site.label": site.label,
+        "site.city": site.city,
+        "site.street": site.street,
+        "site.postal_code": site.postal_code,
+        "client.name": client.name,
+        "technician.first_name": activity.technician.first_name if activity.technician else "",
+        "bu.name": bu.name,
+    }
+    return render_template(activity.type.title_template, values) or activity.type.name
+
+
+def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[str, Any]:
+    """The synced activity document. Time-dependent availability is left to the
+    reader (``backend.actions``), so the document only changes when data does."""
+    return {
+        "id": activity.id,
+        "title": render_title(activity, client, bu),
+        "status": activity.status,
+        "type_id": activity.type_id,
+        "type_name": activity.type.name,
+        "site": site_doc(activity.site),
+        "scheduled_start": iso(activity.scheduled_start),
+        "scheduled_end": iso(activity.scheduled_end),
+        "window_start": iso(activity.window_start),
+        "window_end": iso(activity.window_end),
+        "technician": (
+            {"first_name": activity.technician.first_name} if activity.technician else None
+        ),
+        "description": activity.description,
+        "steps": [{"at": iso(s.at), "code": s.code, "note": s.note} for s in activity.steps],
+        "closure_report": activity.closure_report or None,
+        "actions": activity.type.portal_actions,
+        "reschedule_count": activity.reschedule_count,
+    }
+
+
+def activity_query() -> Any:
+    """Activities with everything a document needs, loaded in a few queries."""
+    return select(Activity).options(
+        selectinload(Activity.type),
+        selectinload(Activity.site),
+        selectinload(Activity.technician),
+        selectinload(Activity.steps),
+    )
+
+
+def visible_activities(db: Session, client: Client, bu: BusinessUnit) -> list[Activity]:
+    rows = db.scalars(activity_query().where(Activity.client_id == client.id)).all()
+    return [a for a in rows if is_visible(a, bu)]
+
+
+def shown_types(db: Session, bu: BusinessUnit) -> list[ActivityType]:
+    return list(
+        db.scalars(
+            select(ActivityType)
+            .where(ActivityType.business_unit_id == bu.id, ActivityType.portal_shown.is_(True))
+            .order_by(ActivityType.id)
+        )
+    )
+
+
+def form_ids_of(types: Iterable[ActivityType]) -> set[int]:
+    return {
+        int(action["form_id"])
+        for t in types
+        for action in t.portal_actions
+        if action.get("form_id") is not None
+    }
+
+
+def visible_forms(db: Session, bu: BusinessUnit, types: list[ActivityType]) -> list[FormDefinition]:
+    ids = form_ids_of(types)
+    if not ids:
+        return []
+    return list(
+        db.scalars(
+            select(FormDefinition)
+            .where(FormDefinition.id.in_(ids), FormDefinition.business_unit_id == bu.id)
+            .order_by(FormDefinition.id)
+        )
+    )
+
+
+def load_client(db: Session, client_id: int) -> Client | None:
+    return db.scalars(
+        select(Client)
+        .where(Client.id == client_id)
+        .options(
+            selectinload(Client.contacts),
+            selectinload(Client.sites),
+            selectinload(Client.business_unit),
+        )
+    ).first()
+
+
+def client_documents(db: Session, client: Client) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every document the client should hold, keyed by (kind, key)."""
+    bu = client.business_unit
+    docs: dict[tuple[str, str], dict[str, Any]] = {
+        ("profile", "me"): profile_doc(client),
+        ("branding", "bu"): branding_doc(bu),
+    }
+    types = shown_types(db, bu)
+    for t in types:
+        docs[("activity_type", str(t.id))] = type_doc(t)
+    for f in visible_forms(db, bu, types):
+        docs[("form", str(f.id))] = form_doc(f)
+    for a in visible_activities(db, client, bu):
+        docs[("activity", str(a.id))] = activity_doc(a, client, bu)
+    return docs
