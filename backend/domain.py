@@ -105,7 +105,7 @@ class PortalAction(Strict):
     key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
     kind: ActionKind
     label: Annotated[str, Field(min_length=1, max_length=100)]
-    form_id: int | None = None
+    form_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     notify_planning: bool = False
     conditions: ActionConditions = Field(default_factory=ActionConditions)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -74,3 +75,9 @@ def client_ip(request: Request) -> str:
 
 
 ClientIP = Annotated[str, Depends(client_ip)]
+
+
+# Database ids are 32-bit positive integers; anything else is a 422, never an
+# overflow deep in the driver.
+MAX_ID = 2**31 - 1
+IdPath = Annotated[int, PathParam(ge=1, le=MAX_ID)]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from backend.actions import available_actions
-from backend.api.deps import CurrentClient, DbSession, Now
+from backend.api.deps import CurrentClient, DbSession, IdPath, Now
 from backend.api.schemas import ActivityList, ActivityOut, FormOut, Me
 from backend.models import Activity
 from backend.services import projection
@@ -78,7 +78,9 @@ def list_activities(
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityOut)
-def get_activity(activity_id: int, client: CurrentClient, db: DbSession, now: Now) -> ActivityOut:
+def get_activity(
+    activity_id: IdPath, client: CurrentClient, db: DbSession, now: Now
+) -> ActivityOut:
     """One activity with its steps; 404 when it is not this client's or not shown."""
     activity = db.scalars(
         projection.activity_query().where(
@@ -92,7 +94,7 @@ def get_activity(activity_id: int, client: CurrentClient, db: DbSession, now: No
 
 
 @router.get("/forms/{form_id}", response_model=FormOut)
-def get_form(form_id: int, client: CurrentClient, db: DbSession) -> FormOut:
+def get_form(form_id: IdPath, client: CurrentClient, db: DbSession) -> FormOut:
     """A form definition used by one of the client's portal actions."""
     bu = client.business_unit
     forms = projection.visible_forms(db, bu, projection.shown_types(db, bu))

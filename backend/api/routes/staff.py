@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.api.deps import DbSession, Now, SettingsDep
+from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
 from backend.api.routes.portal import _with_availability
 from backend.api.schemas import ActivityOut, Me
 from backend.domain import (
@@ -56,7 +63,17 @@ router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(requir
 
 
 class Patch(BaseModel):
+    """A partial update: omitted fields stay as they are; ``null`` only where allowed."""
+
     model_config = ConfigDict(extra="forbid")
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
 
 
 def _get(db: Session, model: type, ident: int, what: str) -> Any:
@@ -93,7 +110,7 @@ class SmsCreditPurchase(Patch):
 
 
 @router.get("/business-units/{bu_id}")
-def get_business_unit(bu_id: int, db: DbSession) -> dict[str, Any]:
+def get_business_unit(bu_id: IdPath, db: DbSession) -> dict[str, Any]:
     bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
     return _bu_out(bu)
 
@@ -113,7 +130,7 @@ def _bu_out(bu: BusinessUnit) -> dict[str, Any]:
 
 @router.patch("/business-units/{bu_id}")
 def patch_business_unit(
-    bu_id: int, patch: BusinessUnitPatch, db: DbSession, now: Now
+    bu_id: IdPath, patch: BusinessUnitPatch, db: DbSession, now: Now
 ) -> dict[str, Any]:
     """Change branding or portal settings; turning the portal off ends every session."""
     bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
@@ -131,7 +148,7 @@ def patch_business_unit(
 
 
 @router.post("/business-units/{bu_id}/sms-credits")
-def add_sms_credits(bu_id: int, body: SmsCreditPurchase, db: DbSession) -> dict[str, Any]:
+def add_sms_credits(bu_id: IdPath, body: SmsCreditPurchase, db: DbSession) -> dict[str, Any]:
     bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
     bu.sms_centicredits += round(body.credits * 100)
     db.commit()
@@ -140,7 +157,7 @@ def add_sms_credits(bu_id: int, body: SmsCreditPurchase, db: DbSession) -> dict[
 
 @router.get("/business-units/{bu_id}/messages")
 def list_messages(
-    bu_id: int, db: DbSession, limit: Annotated[int, Field(ge=1, le=500)] = 100
+    bu_id: IdPath, db: DbSession, limit: Annotated[int, Field(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
     """The staff-visible message log (sent and not sent, with the reason)."""
     _get(db, BusinessUnit, bu_id, "business unit")
@@ -173,7 +190,7 @@ class ClientPatch(Patch):
 
 
 @router.patch("/clients/{client_id}")
-def patch_client(client_id: int, patch: ClientPatch, db: DbSession, now: Now) -> dict[str, Any]:
+def patch_client(client_id: IdPath, patch: ClientPatch, db: DbSession, now: Now) -> dict[str, Any]:
     """Change a client; removing portal access ends its sessions at once."""
     client: Client = _get(db, Client, client_id, "client")
     for name, value in patch.model_dump(exclude_unset=True).items():
@@ -197,7 +214,7 @@ class PermanentLinkRequest(Patch):
 
 @router.post("/clients/{client_id}/permanent-links", status_code=201)
 def issue_permanent_link(
-    client_id: int,
+    client_id: IdPath,
     body: PermanentLinkRequest,
     db: DbSession,
     settings: SettingsDep,
@@ -221,13 +238,13 @@ def issue_permanent_link(
 
 
 @router.get("/clients/{client_id}/permanent-links")
-def list_permanent_links(client_id: int, db: DbSession) -> list[dict[str, Any]]:
+def list_permanent_links(client_id: IdPath, db: DbSession) -> list[dict[str, Any]]:
     _get(db, Client, client_id, "client")
     return [link.model_dump(mode="json") for link in auth_service.list_links(db, client_id)]
 
 
 @router.delete("/permanent-links/{link_id}", status_code=204)
-def revoke_permanent_link(link_id: int, db: DbSession, now: Now) -> Response:
+def revoke_permanent_link(link_id: IdPath, db: DbSession, now: Now) -> Response:
     if not auth_service.revoke_permanent_link(db, link_id, now):
         raise HTTPException(404, f"No permanent link with id {link_id}.")
     db.commit()
@@ -235,7 +252,7 @@ def revoke_permanent_link(link_id: int, db: DbSession, now: Now) -> Response:
 
 
 @router.get("/clients/{client_id}/preview")
-def preview_client(client_id: int, db: DbSession, now: Now) -> dict[str, Any]:
+def preview_client(client_id: IdPath, db: DbSession, now: Now) -> dict[str, Any]:
     """Exactly what the client sees (read-only): profile, branding, activities."""
     client = projection.load_client(db, client_id)
     if client is None:
@@ -263,7 +280,7 @@ def preview_client(client_id: int, db: DbSession, now: Now) -> dict[str, Any]:
 
 @router.put("/activity-types/{type_id}/portal")
 def put_activity_type_portal(
-    type_id: int, body: ActivityTypePortal, db: DbSession
+    type_id: IdPath, body: ActivityTypePortal, db: DbSession
 ) -> dict[str, Any]:
     """Set whether a type is shown, its title template and its portal actions."""
     activity_type: ActivityType = _get(db, ActivityType, type_id, "activity type")
@@ -295,7 +312,7 @@ class FormPut(Patch):
 
 
 @router.put("/forms/{form_id}")
-def put_form(form_id: int, body: FormPut, db: DbSession) -> dict[str, Any]:
+def put_form(form_id: IdPath, body: FormPut, db: DbSession) -> dict[str, Any]:
     form: FormDefinition = _get(db, FormDefinition, form_id, "form")
     try:
         spec = FormSpec.model_validate({"fields": body.fields})
@@ -319,14 +336,18 @@ def put_form(form_id: int, body: FormPut, db: DbSession) -> dict[str, Any]:
 
 
 class ActivityPatch(Patch):
+    # Unscheduling clears the dates and the technician.
+    nullable = frozenset(
+        {"scheduled_start", "scheduled_end", "window_start", "window_end", "technician_id"}
+    )
     status: ActivityStatus | None = None
     scheduled_start: datetime | None = None
     scheduled_end: datetime | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
-    technician_id: int | None = None
-    client_id: int | None = None
-    site_id: int | None = None
+    technician_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    client_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    site_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
 
 
@@ -341,7 +362,7 @@ def _aware(field: str, value: Any) -> None:
 
 
 @router.patch("/activities/{activity_id}")
-def patch_activity(activity_id: int, patch: ActivityPatch, db: DbSession) -> dict[str, Any]:
+def patch_activity(activity_id: IdPath, patch: ActivityPatch, db: DbSession) -> dict[str, Any]:
     """Change an activity (status, schedule, technician, owner); clients see it next pull."""
     activity: Activity = _get(db, Activity, activity_id, "activity")
     values = patch.model_dump(exclude_unset=True)
@@ -372,7 +393,7 @@ def patch_activity(activity_id: int, patch: ActivityPatch, db: DbSession) -> dic
 
 
 @router.post("/activities/{activity_id}/steps", status_code=201)
-def add_step(activity_id: int, step: StepIn, db: DbSession, now: Now) -> dict[str, Any]:
+def add_step(activity_id: IdPath, step: StepIn, db: DbSession, now: Now) -> dict[str, Any]:
     activity: Activity = _get(db, Activity, activity_id, "activity")
     db.add(ActivityStep(activity_id=activity.id, at=now, code=step.code, note=step.note))
     db.flush()
@@ -383,7 +404,7 @@ def add_step(activity_id: int, step: StepIn, db: DbSession, now: Now) -> dict[st
 
 
 @router.delete("/activities/{activity_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_activity(activity_id: int, db: DbSession) -> Response:
+def delete_activity(activity_id: IdPath, db: DbSession) -> Response:
     activity: Activity = _get(db, Activity, activity_id, "activity")
     db.delete(activity)
     db.flush()
