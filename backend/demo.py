@@ -985,20 +985,24 @@ def _insert_activities(
     carry = 0
     for k, (t_index, day, free, weight) in enumerate(tech_days):
         # Systematic rounding: the wanted counts add up exactly to n_dated;
-        # what a full day cannot take is carried over to the next one.
+        # what a full day cannot take (or took beyond) is carried to the next one.
         previous = round(cumulative)
         cumulative += n_dated * weight / total_weight
-        wanted = round(cumulative) - previous + carry
+        target = round(cumulative) - previous + carry
         fixed = None
         if k in anchored_days:
             fixed = packer.anchor(t_index, techs[t_index], day, free, now_min)
-            if fixed:
-                wanted = max(wanted, 1)
+        wanted = max(target, 1) if fixed else target
         placed = packer.pack(t_index, techs[t_index], day, free, wanted, fixed)
-        carry = wanted - len(placed)
+        carry = target - len(placed)
         visits.extend(placed)
-    # Whatever no day could take waits for a date, like a fresh request.
+    # Whatever no day could take waits for a date, like a fresh request. The
+    # carry is negative when visits under way went beyond the wanted counts.
     n_to_schedule += carry
+    while n_to_schedule < 0:
+        last = max(k for k, v in enumerate(visits) if not v.anchored)
+        del visits[last]
+        n_to_schedule += 1
 
     activity_id = _next_id(db, Activity)
     rows: list[dict[str, Any]] = []
