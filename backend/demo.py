@@ -469,6 +469,7 @@ REPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
+_IDLE_MINUTES = (0, 0, 0, 15, 30, 60, 90, 120, 180)
 _WINDOW_STARTS = tuple(BookingSettings().window_starts)
 
 CANCEL_NOTES = (
@@ -510,8 +511,12 @@ def _next_id(db: Session, model: type[Base]) -> int:
 
 
 def _bulk_insert(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    # Core executemany on the table: the ORM bulk path splits batches whenever
+    # the pattern of NULL columns changes, which is far slower here. Every row
+    # of a batch carries the same keys, ids included.
+    table = model.__table__
     for i in range(0, len(rows), CHUNK):
-        db.execute(insert(model), rows[i : i + CHUNK])
+        db.execute(insert(table), rows[i : i + CHUNK])
 
 
 @dataclass
@@ -901,9 +906,14 @@ class _Packer:
                 site = self.pick_site()
                 type_index = self.pick_type(eligible)
                 to_site = self.travel.minutes(lat, lon, site.latitude, site.longitude)
-                begin = _ceil_to(max(free_at, start) + to_site, 15)
                 back = self.travel.minutes(site.latitude, site.longitude, tech.latitude,
                                            tech.longitude)
+                # Some slack (office work, a slow job) spreads visits over the day
+                # instead of always starting at opening time; dropped when tight.
+                idle = self.rng.choice(_IDLE_MINUTES)
+                begin = _ceil_to(max(free_at, start) + to_site + idle, 15)
+                if begin + self.durations[type_index] + back > end:
+                    begin = _ceil_to(max(free_at, start) + to_site, 15)
                 if begin + self.durations[type_index] + back > end:
                     type_index = shortest
                 finish = begin + self.durations[type_index]
@@ -1074,12 +1084,12 @@ def _activity_row(
     }
 
 
-def _window_start(start_min: int, rng: random.Random) -> int:
+def _window_start(start_min: int) -> int:
     """A 2-hour arrival window containing the start: the booking windows when one fits."""
     for ws in reversed(_WINDOW_STARTS):
         if ws <= start_min < ws + 120:
             return ws
-    return max(0, (start_min // 60) * 60 - 60 * rng.randint(0, 1))
+    return max(0, (start_min // 30) * 30 - 30)
 
 
 def _dated_activity(
@@ -1092,7 +1102,7 @@ def _dated_activity(
 ) -> dict[str, Any]:
     start = _local_to_utc(visit.day, visit.start_min)
     end = start + timedelta(minutes=visit.duration)
-    ws_min = _window_start(visit.start_min, rng)
+    ws_min = _window_start(visit.start_min)
     times = (start, end, _local_to_utc(visit.day, ws_min),
              _local_to_utc(visit.day, ws_min + 120))
 
