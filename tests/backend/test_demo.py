@@ -323,3 +323,15 @@ def test_scaled_run(tmp_path: Path) -> None:
     # Packing leaves only a few visits without a date beyond the planned 12 %.
     assert summary.activities_by_status["to_schedule"] <= 1_500
     assert elapsed < 30
+
+    engine = make_engine(_url(tmp_path / "big.db"))
+    with make_sessionmaker(engine)() as db:
+        rows = db.execute(
+            select(Activity.technician_id, Activity.scheduled_start, Activity.scheduled_end)
+            .where(Activity.technician_id.is_not(None))
+            .order_by(Activity.technician_id, Activity.scheduled_start)
+        ).all()
+    engine.dispose()
+    for before, after in zip(rows, rows[1:], strict=False):
+        if before.technician_id == after.technician_id:
+            assert before.scheduled_end <= after.scheduled_start
