@@ -1,0 +1,361 @@
+"""The app's only way to talk to the backend: an ``httpx.AsyncClient``.
+
+The same client code serves both deployments (DESIGN.md §3): ``remote`` points
+at a server URL, ``embedded`` runs the bundled FastAPI app in-process through
+``httpx.ASGITransport`` (field demos, offline laptops).
+
+Every failure becomes one ``ApiError`` subclass carrying a translation key
+(``message_key``) the UI shows, plus the server's own sentence (``detail``)
+when it sent one:
+
+- ``Offline``: connect error, timeout, DNS -> ``error.offline``;
+- ``Unauthorized``: 401 on a signed-in call (or no token) -> ``error.session_ended``;
+- ``RateLimited``: 429, with ``retry_after`` seconds -> ``error.rate_limited``;
+- ``Rejected``: any other 4xx -> ``error.code_rejected`` (wrong one-time code,
+  with ``tries_left``), ``error.link_invalid`` (dead sign-in link),
+  ``error.invalid_input`` (400/422, with ``field``), ``error.not_found`` (404),
+  ``error.conflict`` (409), ``error.too_large`` (413), ``error.rejected`` (other);
+- ``ServerError``: 5xx, or a success that is not the JSON we expect (a captive
+  portal's HTML page) -> ``error.server``.
+
+The session token is sent as ``Authorization: Bearer``; it never appears in an
+exception message, a ``repr`` or a log line written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "ApiError",
+    "Offline",
+    "PortalApi",
+    "RateLimited",
+    "Rejected",
+    "ServerError",
+    "SignedIn",
+    "Unauthorized",
+]
+
+# When a 429 carries no usable Retry-After, wait this long (the backend's
+# minimum interval between two code requests).
+DEFAULT_RETRY_AFTER = 60
+
+_STATUS_KEYS = {
+    400: "error.invalid_input",
+    404: "error.not_found",
+    409: "error.conflict",
+    413: "error.too_large",
+    422: "error.invalid_input",
+}
+
+
+class ApiError(Exception):
+    """Base of every error the API client raises.
+
+    ``message_key`` is a translation key for the UI; ``status`` the HTTP status
+    (None when no answer arrived); ``detail`` the server's human sentence.
+    """
+
+    default_key = "error.unknown"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        message_key: str | None = None,
+    ) -> None:
+        super().__init__(detail or message_key or self.default_key)
+        self.message_key = message_key or self.default_key
+        self.status = status
+        self.detail = detail
+
+
+class Offline(ApiError):
+    """The server could not be reached (no network, DNS, refused, timeout)."""
+
+    default_key = "error.offline"
+
+
+class Unauthorized(ApiError):
+    """The session is missing, expired or revoked: the user must sign in again."""
+
+    default_key = "error.session_ended"
+
+
+class RateLimited(ApiError):
+    """Too many requests; try again after ``retry_after`` seconds."""
+
+    default_key = "error.rate_limited"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
+class Rejected(ApiError):
+    """The server refused the request for good (bad input, not found, conflict…).
+
+    ``tries_left`` is set when a wrong one-time code was entered; ``field`` names
+    the offending input of a 422 when the server said which one.
+    """
+
+    default_key = "error.rejected"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        tries_left: int | None = None,
+        field: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detail, **kwargs)
+        self.tries_left = tries_left
+        self.field = field
+
+
+class ServerError(ApiError):
+    """The server failed (5xx) or answered something we cannot read."""
+
+    default_key = "error.server"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A fresh session. ``token`` is secret: keep it in ``TokenStore`` only."""
+
+    # repr=False: a logged or printed SignedIn must not leak the token.
+    token: str = field(repr=False)
+    client_id: int
+    expires_at: str
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:  # HTML error page from a proxy, empty body…
+        return None
+
+
+def _detail_of(data: Any) -> tuple[str | None, str | None]:
+    """Return (human sentence, field name) from an error body."""
+    if not isinstance(data, dict):
+        return None, None
+    detail = data.get("detail")
+    if isinstance(detail, str):
+        return detail, None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        # FastAPI validation errors: [{"loc": ["body", "identifier"], "msg": ...}]
+        first = detail[0]
+        message = str(first.get("msg", "")).removeprefix("Value error, ") or None
+        loc = first.get("loc")
+        name = str(loc[-1]) if isinstance(loc, list) and loc else None
+        return message, name
+    return None, None
+
+
+def _retry_after(response: httpx.Response, data: Any) -> int:
+    header = response.headers.get("Retry-After", "")
+    if header.strip().isdigit():
+        return int(header)
+    if isinstance(data, dict) and isinstance(data.get("retry_after"), int):
+        return max(0, data["retry_after"])
+    return DEFAULT_RETRY_AFTER
+
+
+def _error_for(response: httpx.Response, *, signed_in_call: bool, purpose: str | None) -> ApiError:
+    """Map a non-2xx answer to the matching ``ApiError``."""
+    status = response.status_code
+    data = _json_or_none(response)
+    detail, field_name = _detail_of(data)
+    if status == 401 and signed_in_call:
+        return Unauthorized(detail, status=status)
+    if status == 429:
+        return RateLimited(detail, status=status, retry_after=_retry_after(response, data))
+    if status >= 500:
+        return ServerError(detail, status=status)
+    if 400 <= status < 500:
+        tries_left = data.get("tries_left") if isinstance(data, dict) else None
+        key = _STATUS_KEYS.get(status, Rejected.default_key)
+        if purpose == "code" and status == 401:
+            key = "error.code_rejected"
+        elif purpose == "link" and status == 404:
+            key = "error.link_invalid"
+        return Rejected(
+            detail,
+            status=status,
+            message_key=key,
+            tries_left=tries_left if isinstance(tries_left, int) else None,
+            field=field_name,
+        )
+    # 1xx/3xx that httpx did not resolve: not something this API sends.
+    return ServerError(f"unexpected HTTP status {status}", status=status)
+
+
+def _signed_in(data: Any) -> SignedIn:
+    try:
+        return SignedIn(
+            token=str(data["token"]),
+            client_id=int(data["client_id"]),
+            expires_at=str(data["expires_at"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ServerError("the sign-in answer is incomplete") from None
+
+
+class PortalApi:
+    """Typed calls to the portal API; see the module docstring for errors."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str | None = None) -> None:
+        """Wrap ``client`` (its ``base_url`` or transport decides where calls go)."""
+        self._client = client
+        self.token = token
+
+    def __repr__(self) -> str:
+        # Never show the token.
+        signed = "signed in" if self.token else "signed out"
+        return f"<PortalApi {self._client.base_url} {signed}>"
+
+    @classmethod
+    def remote(cls, base_url: str, *, timeout: float = 10.0) -> PortalApi:
+        """A client for a server at ``base_url`` (``https://portal.example.com``)."""
+        return cls(httpx.AsyncClient(base_url=base_url, timeout=timeout))
+
+    @classmethod
+    def embedded(cls, asgi_app: Any) -> PortalApi:
+        """A client for the bundled backend app running in this process (no socket)."""
+        # raise_app_exceptions=False: a crash inside the backend must reach us
+        # as its 500 answer (ServerError), exactly as it would over a network.
+        transport = httpx.ASGITransport(app=asgi_app, raise_app_exceptions=False)
+        return cls(httpx.AsyncClient(transport=transport, base_url="http://embedded"))
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP client."""
+        await self._client.aclose()
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        signed_in: bool = False,
+        purpose: str | None = None,
+    ) -> httpx.Response:
+        headers: dict[str, str] = {}
+        if signed_in:
+            if not self.token:
+                raise Unauthorized("not signed in")
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self._client.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            # The exception text may hold the URL (a link token): keep it out
+            # of our message; the chained cause is there for debugging.
+            raise Offline(type(exc).__name__) from exc
+        if not response.is_success:
+            raise _error_for(response, signed_in_call=signed_in, purpose=purpose)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._call(method, path, **kwargs)
+        data = _json_or_none(response)
+        if data is None:
+            # A captive portal or a proxy answering 200 with HTML.
+            raise ServerError("the server's answer is not JSON", status=response.status_code)
+        return data
+
+    # -- sign-in -------------------------------------------------------------
+
+    async def request_code(self, identifier: str) -> int:
+        """Ask for a one-time code; return seconds until another may be requested."""
+        data = await self._json("POST", "/auth/code/request", json={"identifier": identifier})
+        retry_after = data.get("retry_after") if isinstance(data, dict) else None
+        return retry_after if isinstance(retry_after, int) else DEFAULT_RETRY_AFTER
+
+    async def verify_code(self, identifier: str, code: str) -> SignedIn:
+        """Exchange a code for a session; a wrong code raises ``Rejected`` with tries_left."""
+        data = await self._json(
+            "POST",
+            "/auth/code/verify",
+            json={"identifier": identifier, "code": code},
+            purpose="code",
+        )
+        return _signed_in(data)
+
+    async def inspect_link(self, token: str) -> dict[str, Any]:
+        """Check a sign-in link without using it (GET never consumes)."""
+        data = await self._json("GET", f"/auth/link/{_segment(token)}", purpose="link")
+        if not isinstance(data, dict):
+            raise ServerError("the link answer is not an object")
+        return data
+
+    async def confirm_link(self, token: str) -> SignedIn:
+        """Exchange a sign-in link for a session (consumes an SMS link)."""
+        data = await self._json("POST", f"/auth/link/{_segment(token)}/confirm", purpose="link")
+        return _signed_in(data)
+
+    async def logout(self) -> None:
+        """End the current session on the server (the caller forgets the token)."""
+        await self._call("POST", "/auth/logout", signed_in=True)
+
+    # -- data ----------------------------------------------------------------
+
+    async def me(self) -> dict[str, Any]:
+        """The signed-in client's profile and branding."""
+        data = await self._json("GET", "/me", signed_in=True)
+        if not isinstance(data, dict):
+            raise ServerError("the profile answer is not an object")
+        return data
+
+    async def sync_page(self, cursor: str | None, limit: int | None = None) -> dict[str, Any]:
+        """One page of the delta feed after ``cursor`` (None: from scratch)."""
+        params: dict[str, Any] = {}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if limit is not None:
+            params["limit"] = limit
+        data = await self._json("GET", "/sync", params=params, signed_in=True)
+        _check_page(data)
+        return data
+
+    async def fetch_asset(self, path: str) -> bytes:
+        """Download a server asset such as branding ``logo_url`` ("/assets/logo.png").
+
+        Only paths on our own server are fetched (never a full URL someone put
+        in the data), and without the session token: assets are public.
+        """
+        if not path.startswith("/") or path.startswith("//"):
+            raise Rejected("not an asset path on this server", message_key="error.invalid_input")
+        response = await self._call("GET", path)
+        return response.content
+
+
+def _segment(token: str) -> str:
+    # A link token is one path segment; anything else would change the route.
+    if not token or "/" in token or "?" in token or "#" in token:
+        raise Rejected("this sign-in link is not valid", message_key="error.link_invalid")
+    return token
+
+
+def _check_page(data: Any) -> None:
+    """Refuse a sync page that lacks what the engine relies on."""
+    ok = (
+        isinstance(data, dict)
+        and isinstance(data.get("reset"), bool)
+        and isinstance(data.get("changes"), list)
+        and isinstance(data.get("cursor"), str)
+        and isinstance(data.get("has_more"), bool)
+    )
+    if not ok:
+        raise ServerError("the sync answer is malformed")
