@@ -52,6 +52,7 @@ from backend.models import (
     Site,
     Technician,
 )
+from backend.services.feed import refresh_client
 
 TIMEZONE = "Europe/Paris"
 TZ = ZoneInfo(TIMEZONE)
@@ -1235,6 +1236,10 @@ def seed_database(
             if db.scalar(select(func.count()).select_from(BusinessUnit)):
                 return summarize(db)
             summary = generate(db, size, now)
+            # Bulk inserts bypass the write paths, so build every client's
+            # sync feed here, in the same transaction as the data.
+            for client_id in db.scalars(select(Client.id).order_by(Client.id)).all():
+                refresh_client(db, client_id)
             db.commit()
             return summary
     finally:

@@ -335,3 +335,30 @@ def test_scaled_run(tmp_path: Path) -> None:
     for before, after in zip(rows, rows[1:], strict=False):
         if before.technician_id == after.technician_id:
             assert before.scheduled_end <= after.scheduled_start
+
+
+def test_seeded_database_has_every_clients_sync_feed(tmp_path) -> None:
+    """A demo client can sync right after seeding: the feed is built with the data."""
+    from sqlalchemy import func as sa_func
+    from sqlalchemy import select as sa_select
+
+    from backend.core.db import make_engine, make_sessionmaker
+    from backend.demo import seed_database
+    from backend.models import Activity, FeedEntry
+    from backend.services import projection
+
+    url = f"sqlite:///{tmp_path / 'feed.db'}"
+    summary = seed_database(url, now=NOW)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as db:
+        client = projection.load_client(db, summary.example_client_id)
+        assert client is not None
+        visible = projection.visible_activities(db, client, client.business_unit)
+        synced = db.scalar(
+            sa_select(sa_func.count())
+            .select_from(FeedEntry)
+            .where(FeedEntry.client_id == client.id, FeedEntry.kind == "activity")
+        )
+        assert synced == len(visible) > 0
+        assert db.scalar(sa_select(sa_func.count()).select_from(Activity)) >= 200
+    engine.dispose()
