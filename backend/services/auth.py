@@ -27,7 +27,7 @@ from backend.core.security import keyed_hash, matches, new_code, new_token
 from backend.localization import language
 from backend.models import BusinessUnit, Client, ClientContact, LoginCode, LoginLink, RateEvent
 from backend.services import ratelimit
-from backend.services.messaging import Message, MessageSender, record
+from backend.services.messaging import Channel, Message, MessageSender, record
 from backend.services.sessions import create_session
 
 log = logging.getLogger("portal.auth")
@@ -202,6 +202,23 @@ def _deliver(db: Session, sender: MessageSender, message: Message, now: datetime
         record(db, message, now, "not_sent", "delivery failed")
 
 
+def debit_sms(db: Session, settings: Settings, business_unit_id: int) -> bool:
+    """Take one SMS's price from the unit's credit; False (nothing taken) when too low.
+
+    Check and debit are one statement so two concurrent requests cannot both
+    spend the last credit.
+    """
+    result = db.execute(
+        update(BusinessUnit)
+        .where(
+            BusinessUnit.id == business_unit_id,
+            BusinessUnit.sms_centicredits >= settings.sms_cost_centicredits,
+        )
+        .values(sms_centicredits=BusinessUnit.sms_centicredits - settings.sms_cost_centicredits)
+    )
+    return bool(result.rowcount)
+
+
 # --- one-time codes -----------------------------------------------------------
 
 
@@ -221,34 +238,36 @@ def request_code(
     if found is not None:
         client, bu = found
         code = new_code()
-        db.execute(delete(LoginCode).where(LoginCode.identifier == ident))
-        db.add(
-            LoginCode(
-                identifier=ident,
-                client_id=client.id,
-                code_hmac=keyed_hash(settings.resolved_secret_key(), "otp", ident, code),
-                created_at=now,
-                expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
-            )
-        )
+        channel: Channel = "email" if kind == "email" else "sms"
         texts = _texts(client)
         fields = {
             "business_unit": bu.name,
             "code": code,
             "minutes": str(settings.otp_ttl_seconds // 60),
         }
-        _deliver(
-            db,
-            sender,
-            Message(
-                channel="email" if kind == "email" else "sms",
-                recipient=value,
-                subject=texts["code_subject"].format(**fields),
-                body=texts["code_body"].format(**fields),
-                business_unit_id=bu.id,
-            ),
-            now,
+        message = Message(
+            channel=channel,
+            recipient=value,
+            subject=texts["code_subject"].format(**fields),
+            body=texts["code_body"].format(**fields),
+            business_unit_id=bu.id,
         )
+        if channel == "sms" and not debit_sms(db, settings, bu.id):
+            # No code is kept for a message that never left: the client gets
+            # the generic answer and staff see why in the message log.
+            record(db, message, now, "not_sent", "insufficient SMS credit")
+        else:
+            db.execute(delete(LoginCode).where(LoginCode.identifier == ident))
+            db.add(
+                LoginCode(
+                    identifier=ident,
+                    client_id=client.id,
+                    code_hmac=keyed_hash(settings.resolved_secret_key(), "otp", ident, code),
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=settings.otp_ttl_seconds),
+                )
+            )
+            _deliver(db, sender, message, now)
     db.commit()
 
 
@@ -403,17 +422,7 @@ def request_sms_link(
             ),
             business_unit_id=bu.id,
         )
-        # Debit and check in one statement so two concurrent requests cannot
-        # both spend the last credit.
-        debited = db.execute(
-            update(BusinessUnit)
-            .where(
-                BusinessUnit.id == bu.id,
-                BusinessUnit.sms_centicredits >= settings.sms_cost_centicredits,
-            )
-            .values(sms_centicredits=BusinessUnit.sms_centicredits - settings.sms_cost_centicredits)
-        ).rowcount
-        if debited:
+        if debit_sms(db, settings, bu.id):
             # Only the newest SMS link of a client stays usable.
             db.execute(
                 update(LoginLink)

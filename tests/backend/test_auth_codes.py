@@ -374,3 +374,44 @@ def test_old_events_are_pruned(db: Session, monkeypatch: pytest.MonkeyPatch) -> 
     assert ratelimit.prune(db, t0 + timedelta(hours=2)) == 1
     assert list(db.scalars(select(RateEvent.key))) == ["a"]
     db.commit()
+
+
+async def test_a_code_by_sms_costs_a_fifth_of_a_credit(
+    http, db: Session, seed: Seed, fresh, outbox
+):
+    from backend.models import BusinessUnit
+
+    db.get(BusinessUnit, seed.bu_id).sms_centicredits = 30
+    db.commit()
+    r = await http.post(REQUEST, json={"identifier": "06 12 34 56 78"})
+    assert r.status_code == 202
+    assert [m.status for m in outbox(seed.phone)] == ["sent"]
+    with fresh() as s:
+        assert s.get(BusinessUnit, seed.bu_id).sms_centicredits == 10
+
+
+async def test_a_code_by_email_is_free(http, db: Session, seed: Seed, fresh, outbox):
+    from backend.models import BusinessUnit
+
+    db.get(BusinessUnit, seed.bu_id).sms_centicredits = 0
+    db.commit()
+    r = await http.post(REQUEST, json={"identifier": seed.email})
+    assert r.status_code == 202
+    assert [m.status for m in outbox(seed.email)] == ["sent"]
+
+
+async def test_sms_code_without_credit_is_not_sent_and_staff_see_why(
+    http, db: Session, seed: Seed, fresh, outbox
+):
+    from backend.models import BusinessUnit
+
+    db.get(BusinessUnit, seed.bu_id).sms_centicredits = 19
+    db.commit()
+    generic = (await http.post(REQUEST, json={"identifier": "0799999999"})).content
+    r = await http.post(REQUEST, json={"identifier": "06 12 34 56 78"})
+    assert r.status_code == 202 and r.content == generic
+    (row,) = outbox(seed.phone)
+    assert (row.status, row.reason, row.body) == ("not_sent", "insufficient SMS credit", "")
+    with fresh() as s:
+        assert s.get(BusinessUnit, seed.bu_id).sms_centicredits == 19
+        assert s.scalars(select(LoginCode)).all() == []
