@@ -140,7 +140,7 @@ def _index(inst: Instance, margin: int) -> ScheduleIndex:
 
 
 @settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
