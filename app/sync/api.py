@@ -19,11 +19,15 @@ when it sent one:
   portal's HTML page) -> ``error.server``.
 
 The session token is sent as ``Authorization: Bearer``; it never appears in an
-exception message, a ``repr`` or a log line written here.
+exception message, a ``repr`` or a log line written here. Sign-in link tokens
+travel in URL paths, which httpx logs at INFO: a filter on the ``httpx``
+logger masks them.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +55,25 @@ _STATUS_KEYS = {
     413: "error.too_large",
     422: "error.invalid_input",
 }
+
+
+_LINK_TOKEN_RE = re.compile(r"(/auth/link/)[^/?#\s]+")
+
+
+class _MaskLinkTokens(logging.Filter):
+    """Mask ``/auth/link/<token>`` in httpx's "HTTP Request: GET <url>" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _LINK_TOKEN_RE.sub(r"\1***", str(arg)) if isinstance(arg, httpx.URL | str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+# Installed once at import: every AsyncClient logs through this one logger.
+logging.getLogger("httpx").addFilter(_MaskLinkTokens())
 
 
 class ApiError(Exception):

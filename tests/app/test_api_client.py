@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 
@@ -118,7 +119,8 @@ async def test_unknown_link_is_rejected_404(world: World, portal) -> None:
     assert caught.value.status is None
 
 
-async def test_permanent_link_inspect_then_confirm(http, world: World, portal) -> None:
+async def test_permanent_link_inspect_then_confirm(http, world: World, portal, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
     r = await http.post(f"/staff/clients/{world.alice.id}/permanent-links", json={}, headers=STAFF)
     assert r.status_code == 201, r.text
     token = r.json()["token"]
@@ -126,6 +128,9 @@ async def test_permanent_link_inspect_then_confirm(http, world: World, portal) -
     assert preview["kind"] == "permanent" and preview["business_unit"] == world.bu.name
     signed = await portal.confirm_link(token)
     assert signed.client_id == world.alice.id
+    # httpx logs each request URL; the link token (a credential) is masked.
+    assert "/auth/link/***" in caplog.text
+    assert token not in caplog.text and signed.token not in caplog.text
 
 
 # -- signed-in calls ------------------------------------------------------------
