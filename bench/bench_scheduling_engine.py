@@ -201,7 +201,7 @@ def run_size(size: Size, kind: str, queries: int, seed: int) -> dict[str, object
             abs(got[k].cost - expected[k].cost) <= 1e-6 for k in got
         )
         agree += same
-    gaps = len(index._gaps.dep)
+    gaps = index.gap_count
     return {
         "size": size.label,
         "geo": kind,

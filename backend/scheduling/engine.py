@@ -240,6 +240,11 @@ class ScheduleIndex:
         self._build_skills()
         self._build_routes(visits)
 
+    @property
+    def gap_count(self) -> int:
+        """Number of usable insertion gaps indexed (the size of a query's numpy work)."""
+        return len(self._gaps.dep)
+
     # -- build ---------------------------------------------------------------
 
     def _build_skills(self) -> None:
