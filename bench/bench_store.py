@@ -463,7 +463,7 @@ def main() -> None:
 
     n_docs = args.docs or (2_000 if args.quick else 10_000)
     updates = 20 if args.quick else 100
-    trials = args.trials or (5 if args.quick else 20)
+    trials = args.trials if args.trials is not None else (5 if args.quick else 20)
     repeats = 3 if args.quick else 5
     rng = random.Random(42)
     docs = [make_activity(n, rng) for n in range(n_docs)]
@@ -483,6 +483,8 @@ def main() -> None:
                 f"{t.ratio:>11.1f}×  {t.detail}"
             )
 
+        if trials == 0:
+            return
         print(f"\ncrash safety: {trials} SIGKILL trials per store, {n_docs:,} docs in the file")
         # TinyDB's writes take longer, so give its child time for a few writes.
         results = run_crash(workdir, docs, trials, max_delay=1.5)
