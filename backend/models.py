@@ -77,6 +77,9 @@ class BusinessUnit(Base):
     sms_centicredits: Mapped[int] = mapped_column(Integer, default=0)
     # Scheduling policy and travel model (validated by backend.domain.BookingSettings).
     booking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Bumped by every write that changes a technician's day, so a cached
+    # scheduling index knows when it is stale (see backend.services.booking).
+    schedule_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Client(Base):

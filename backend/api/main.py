@@ -8,10 +8,11 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from backend.api.errors import BodySizeLimit, install_error_handlers
-from backend.api.routes import assets, auth, portal, staff, sync
+from backend.api.routes import assets, auth, booking, portal, staff, sync
 from backend.core.config import Settings, get_settings
 from backend.core.db import make_engine, make_sessionmaker, upgrade
 from backend.models import utcnow
+from backend.services.booking import ScheduleCache
 from backend.services.messaging import DevOutboxSender, MessageSender
 
 
@@ -37,10 +38,12 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
+    app.state.schedule_cache = ScheduleCache()
     app.state.sender = sender or DevOutboxSender(log_messages=settings.log_messages)
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(portal.router)
+    app.include_router(booking.router)
     app.include_router(sync.router)
     app.include_router(staff.router)
     app.include_router(assets.router)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from backend.core.db import make_engine, upgrade
+from backend.core.db import alembic_config, make_engine, upgrade
 from backend.models import Base
 
 
@@ -21,9 +22,9 @@ def test_head_schema_matches_the_models(tmp_path: Path) -> None:
     assert diff == [], f"models and migrations disagree; add a migration: {diff}"
 
 
-def test_upgrade_again_keeps_data(tmp_path: Path) -> None:
+def test_upgrade_from_the_first_release_keeps_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    upgrade(url)
+    command.upgrade(alembic_config(url), "0001")
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(
@@ -42,6 +43,16 @@ def test_upgrade_again_keeps_data(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM business_units")).scalar_one() == "Kept"
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert conn.execute(text("SELECT schedule_version FROM business_units")).scalar_one() == 0
         mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
-    assert version == "0001"
+    assert version == "0002"
     assert mode == "wal"
+
+
+def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1

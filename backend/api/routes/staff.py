@@ -44,6 +44,7 @@ from backend.models import (
 )
 from backend.services import auth as auth_service
 from backend.services import feed, projection
+from backend.services.booking import bump_schedule
 from backend.services.sessions import revoke_business_unit_sessions, revoke_client_sessions
 
 
@@ -351,6 +352,17 @@ class ActivityPatch(Patch):
     description: Annotated[str, Field(max_length=5000)] | None = None
 
 
+SCHEDULE_FIELDS = {
+    "status",
+    "scheduled_start",
+    "scheduled_end",
+    "window_start",
+    "window_end",
+    "technician_id",
+    "site_id",
+}
+
+
 class StepIn(Patch):
     code: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
     note: Annotated[str, Field(max_length=2000)] = ""
@@ -386,6 +398,8 @@ def patch_activity(activity_id: IdPath, patch: ActivityPatch, db: DbSession) -> 
             raise _unprocessable("technician_id", "the technician belongs to another unit")
     for name, value in values.items():
         setattr(activity, name, value)
+    if values.keys() & SCHEDULE_FIELDS:
+        bump_schedule(db, bu_id)
     db.flush()
     feed.refresh_activities(db, [activity.id])
     db.commit()
@@ -406,6 +420,7 @@ def add_step(activity_id: IdPath, step: StepIn, db: DbSession, now: Now) -> dict
 @router.delete("/activities/{activity_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_activity(activity_id: IdPath, db: DbSession) -> Response:
     activity: Activity = _get(db, Activity, activity_id, "activity")
+    bump_schedule(db, activity.business_unit_id)
     db.delete(activity)
     db.flush()
     feed.refresh_activities(db, [activity_id])

@@ -1,0 +1,25 @@
+"""business unit schedule version (scheduling index cache key)
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("business_units") as batch:
+        batch.add_column(
+            sa.Column("schedule_version", sa.Integer(), nullable=False, server_default="0")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("business_units") as batch:
+        batch.drop_column("schedule_version")

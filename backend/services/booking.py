@@ -1,0 +1,542 @@
+"""Booking, rescheduling and cancelling through the scheduling assistant.
+
+The engine (``backend.scheduling``) is pure; this module feeds it from the
+database, caches its index per business unit, and applies a chosen slot inside
+one serialized transaction so two clients can never both take conflicting
+slots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.actions import is_available
+from backend.domain import BookingSettings
+from backend.models import (
+    Absence,
+    Activity,
+    ActivityStep,
+    BusinessUnit,
+    Client,
+    Mutation,
+    Site,
+    Technician,
+)
+from backend.scheduling import (
+    BookingPolicy,
+    HaversineTravel,
+    Location,
+    Proposal,
+    ScheduleIndex,
+    VisitRequest,
+    check_insertion,
+    insert_route,
+)
+from backend.scheduling import Technician as SchedTechnician
+from backend.scheduling import Visit as SchedVisit
+from backend.scheduling.model import horizon_days
+from backend.services import feed
+from backend.services.messaging import Message, MessageSender
+
+BOOKED_STATUSES = ("scheduled", "in_progress")
+ChangeKind = Literal["book", "reschedule"]
+
+
+class BookingRefused(Exception):
+    """A request that cannot succeed as asked; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def tech_key(technician_id: int) -> str:
+    """Engine id of a technician: zero-padded so the engine's tie-break is numeric."""
+    return f"{technician_id:010d}"
+
+
+def visit_key(activity_id: int) -> str:
+    return f"{activity_id:010d}"
+
+
+def policy_of(bu: BusinessUnit) -> tuple[BookingSettings, BookingPolicy, HaversineTravel]:
+    settings = BookingSettings.model_validate(bu.booking or {})
+    policy = BookingPolicy(
+        horizon_days=settings.horizon_days,
+        min_notice_hours=settings.min_notice_hours,
+        window_minutes=settings.window_minutes,
+        window_starts=tuple(settings.window_starts),
+        proposals=settings.proposals,
+    )
+    return settings, policy, HaversineTravel(settings.circuity, settings.speed_kmh)
+
+
+# --- loading the schedule -------------------------------------------------------
+
+
+def _local_range(first_day: date, num_days: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(first_day, datetime.min.time(), tz)
+    end = datetime.combine(first_day + timedelta(days=num_days), datetime.min.time(), tz)
+    return start, end
+
+
+def load_technicians(
+    db: Session, bu_id: int, technician_id: int | None = None
+) -> list[SchedTechnician]:
+    query = select(Technician).where(Technician.business_unit_id == bu_id)
+    if technician_id is not None:
+        query = query.where(Technician.id == technician_id)
+    techs = db.scalars(query.order_by(Technician.id)).all()
+    absences: dict[int, list[tuple[datetime, datetime]]] = {}
+    ids = [t.id for t in techs]
+    if ids:
+        for a in db.scalars(select(Absence).where(Absence.technician_id.in_(ids))):
+            absences.setdefault(a.technician_id, []).append((a.start, a.end))
+    return [
+        SchedTechnician(
+            id=tech_key(t.id),
+            name=t.first_name,
+            skills=frozenset(t.skills or ()),
+            home=Location(t.home_latitude, t.home_longitude),
+            working_hours={
+                int(day): [(int(s), int(e)) for s, e in intervals]
+                for day, intervals in (t.working_hours or {}).items()
+            },
+            absences=tuple(absences.get(t.id, ())),
+        )
+        for t in techs
+    ]
+
+
+def load_visits(
+    db: Session,
+    bu_id: int,
+    start: datetime,
+    end: datetime,
+    technician_id: int | None = None,
+) -> list[SchedVisit]:
+    """Booked visits starting in [start, end), as the engine sees them."""
+    query = (
+        select(
+            Activity.id,
+            Activity.technician_id,
+            Activity.scheduled_start,
+            Activity.scheduled_end,
+            Activity.window_start,
+            Activity.window_end,
+            Site.latitude,
+            Site.longitude,
+        )
+        .join(Site, Site.id == Activity.site_id)
+        .where(
+            Activity.business_unit_id == bu_id,
+            Activity.status.in_(BOOKED_STATUSES),
+            Activity.technician_id.is_not(None),
+            Activity.scheduled_start >= start,
+            Activity.scheduled_start < end,
+        )
+    )
+    if technician_id is not None:
+        query = query.where(Activity.technician_id == technician_id)
+    visits = []
+    for row in db.execute(query):
+        begin = row.scheduled_start
+        finish = row.scheduled_end or begin
+        visits.append(
+            SchedVisit(
+                id=visit_key(row.id),
+                technician_id=tech_key(row.technician_id),
+                location=Location(row.latitude, row.longitude),
+                start=begin,
+                duration_min=max(0.0, (finish - begin).total_seconds() / 60),
+                window_start=row.window_start or begin,
+                window_end=row.window_end or begin,
+            )
+        )
+    return visits
+
+
+@dataclass
+class _Cached:
+    version: int
+    first_day: date
+    num_days: int
+    travel: HaversineTravel
+    index: ScheduleIndex
+
+
+class ScheduleCache:
+    """One prepared engine index per business unit, rebuilt when its schedule changes.
+
+    Validity is checked against ``business_units.schedule_version`` (one indexed
+    read), so several server processes each keep a correct cache.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int], _Cached] = {}
+        self._lock = threading.Lock()
+
+    def index_for(
+        self, db: Session, bu: BusinessUnit, days: list[date], travel: HaversineTravel
+    ) -> ScheduleIndex:
+        key = (str(db.get_bind().url), bu.id)
+        with self._lock:
+            cached = self._entries.get(key)
+        if (
+            cached is not None
+            and cached.version == bu.schedule_version
+            and cached.first_day == days[0]
+            and cached.num_days == len(days)
+            and cached.travel == travel
+        ):
+            return cached.index
+        tz = ZoneInfo(bu.timezone)
+        start, end = _local_range(days[0], len(days), tz)
+        index = ScheduleIndex(
+            load_technicians(db, bu.id),
+            load_visits(db, bu.id, start, end),
+            tz,
+            days[0],
+            len(days),
+            travel,
+        )
+        with self._lock:
+            self._entries[key] = _Cached(bu.schedule_version, days[0], len(days), travel, index)
+        return index
+
+
+def bump_schedule(db: Session, bu_id: int) -> None:
+    """Mark every cached index of this unit stale (call on any schedule change)."""
+    db.execute(
+        update(BusinessUnit)
+        .where(BusinessUnit.id == bu_id)
+        .values(schedule_version=BusinessUnit.schedule_version + 1)
+    )
+
+
+# --- rules ------------------------------------------------------------------------
+
+
+def _action(activity: Activity, kind: str) -> dict[str, Any] | None:
+    for action in activity.type.portal_actions or []:
+        if action.get("kind") == kind:
+            return action
+    return None
+
+
+def change_kind(activity: Activity) -> ChangeKind:
+    return "book" if activity.status == "to_schedule" else "reschedule"
+
+
+def check_allowed(
+    activity: Activity, kind: str, settings: BookingSettings, now: datetime, bu: BusinessUnit
+) -> dict[str, Any]:
+    """The portal action for ``kind`` if usable now; otherwise a clear refusal."""
+    action = _action(activity, kind)
+    if action is None or not is_available(
+        action.get("conditions") or {}, activity.status, activity.scheduled_start, now
+    ):
+        raise BookingRefused(
+            409,
+            "action_unavailable",
+            "This action is not available for this intervention any more.",
+        )
+    if kind in ("reschedule", "cancel") and activity.scheduled_start is not None:
+        cutoff = activity.scheduled_start - timedelta(hours=settings.change_cutoff_hours)
+        if now > cutoff:
+            raise BookingRefused(
+                409,
+                "too_late",
+                f"Changes are no longer possible less than {settings.change_cutoff_hours:g} "
+                f"hours before the visit. Please call us on {bu.phone}.",
+            )
+    if kind == "reschedule" and activity.reschedule_count >= settings.max_reschedules:
+        raise BookingRefused(
+            409,
+            "too_many_reschedules",
+            f"This appointment was already moved {activity.reschedule_count} times, the most "
+            f"we allow online. Please call us on {bu.phone}.",
+        )
+    return action
+
+
+def visit_request(db: Session, activity: Activity, kind: str) -> VisitRequest:
+    preferred = activity.technician_id
+    if preferred is None:
+        # The client's most recent technician, who knows the site.
+        preferred = db.scalar(
+            select(Activity.technician_id)
+            .where(Activity.client_id == activity.client_id, Activity.technician_id.is_not(None))
+            .order_by(Activity.scheduled_start.desc())
+            .limit(1)
+        )
+    return VisitRequest(
+        location=Location(activity.site.latitude, activity.site.longitude),
+        duration_min=float(activity.type.default_duration_min),
+        required_skills=frozenset(activity.type.required_skills or ()),
+        preferred_technician_id=tech_key(preferred) if preferred else None,
+        exclude_visit_id=visit_key(activity.id) if kind == "reschedule" else None,
+    )
+
+
+# --- proposals --------------------------------------------------------------------
+
+
+def proposal_doc(db: Session, proposal: Proposal) -> dict[str, Any]:
+    technician = db.get(Technician, int(proposal.technician_id))
+    return {
+        "technician_id": int(proposal.technician_id),
+        "technician_first_name": technician.first_name if technician else "",
+        "day": proposal.day.isoformat(),
+        "window_start": proposal.window_start.isoformat(),
+        "window_end": proposal.window_end.isoformat(),
+        "expected_arrival": proposal.expected_arrival.isoformat(),
+        "detour_minutes": round(proposal.detour_minutes, 1),
+        "score": round(proposal.score, 3),
+        "reason_code": proposal.reason_code,
+    }
+
+
+def propose_slots(
+    db: Session, cache: ScheduleCache, activity: Activity, now: datetime
+) -> tuple[ChangeKind, list[dict[str, Any]]]:
+    """The ranked slots for booking or rescheduling ``activity`` now."""
+    bu = db.get_one(BusinessUnit, activity.business_unit_id)
+    settings, policy, travel = policy_of(bu)
+    kind = change_kind(activity)
+    check_allowed(activity, kind, settings, now, bu)
+    days = horizon_days(now, policy, ZoneInfo(bu.timezone))
+    index = cache.index_for(db, bu, days, travel)
+    proposals = index.propose(visit_request(db, activity, kind), policy, now)
+    return kind, [proposal_doc(db, p) for p in proposals]
+
+
+# --- applying a change --------------------------------------------------------------
+
+
+def _lock_technician_day(db: Session, technician_id: int, day: date) -> None:
+    """Serialize bookings of one technician-day.
+
+    SQLite transactions here start with BEGIN IMMEDIATE (backend.core.db), which
+    already serializes every writer; PostgreSQL takes a transaction-scoped
+    advisory lock on the technician-day.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{technician_id}:{day.isoformat()}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _replay(db: Session, key: str) -> tuple[int, dict[str, Any]] | None:
+    done = db.get(Mutation, key)
+    return (done.status_code, done.result) if done else None
+
+
+def _remember(
+    db: Session, key: str, client_id: int, kind: str, status: int, result: dict[str, Any]
+) -> None:
+    db.add(Mutation(id=key, client_id=client_id, kind=kind, status_code=status, result=result))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+def _notify_planning(
+    db: Session,
+    sender: MessageSender | None,
+    bu: BusinessUnit,
+    client: Client,
+    activity: Activity,
+    summary: str,
+    now: datetime,
+) -> None:
+    if sender is None or not bu.email:
+        return
+    sender.send(
+        db,
+        Message(
+            channel="email",
+            recipient=bu.email,
+            subject=f"[Portal] {client.name}: {summary}",
+            body=f"{client.name} — {activity.type.name} #{activity.id}: {summary}",
+            business_unit_id=bu.id,
+        ),
+        now,
+    )
+
+
+def apply_slot(
+    db: Session,
+    cache: ScheduleCache,
+    client: Client,
+    activity_id: int,
+    kind: ChangeKind,
+    technician_id: int,
+    window_start: datetime,
+    mutation_id: str,
+    now: datetime,
+    render: Any,
+    sender: MessageSender | None = None,
+) -> Outcome:
+    """Book or reschedule ``activity_id`` into the chosen slot, idempotently.
+
+    Returns 200 with the updated activity, 409 with a reason and fresh
+    proposals when the slot is gone, or 404/409 refusals. A replay of the same
+    ``mutation_id`` returns the first outcome.
+    """
+    key = f"{client.id}:{mutation_id}"
+    replay = _replay(db, key)
+    if replay is not None:
+        return Outcome(*replay)
+    activity = db.scalars(
+        select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
+    ).first()
+    if activity is None:
+        raise BookingRefused(404, "not_found", "No such item in your portal.")
+    bu = db.get_one(BusinessUnit, activity.business_unit_id)
+    settings, policy, travel = policy_of(bu)
+    if change_kind(activity) != kind:
+        raise BookingRefused(
+            409,
+            "wrong_action",
+            "This appointment was already booked; use reschedule."
+            if kind == "book"
+            else "This intervention has no appointment yet; use book.",
+        )
+    action = check_allowed(activity, kind, settings, now, bu)
+    tz = ZoneInfo(bu.timezone)
+    day = window_start.astimezone(tz).date()
+    _lock_technician_day(db, technician_id, day)
+    request = visit_request(db, activity, kind)
+    technicians = load_technicians(db, bu.id, technician_id)
+    start, end = _local_range(day, 1, tz)
+    visits = load_visits(db, bu.id, start, end, technician_id)
+    proposal = Proposal(
+        technician_id=tech_key(technician_id),
+        day=day,
+        window_start=window_start,
+        window_end=window_start,
+        expected_arrival=window_start,
+        detour_minutes=0.0,
+        score=0.0,
+        reason_code="",
+    )
+    insertion = (
+        check_insertion(proposal, technicians[0], visits, request, policy, now, tz, travel)
+        if technicians
+        else None
+    )
+    if insertion is None:
+        db.rollback()
+        kind_now, fresh = propose_slots(db, cache, activity, now)
+        body = {
+            "detail": "This slot was just taken or is no longer possible. "
+            "Please choose another one.",
+            "code": "slot_taken",
+            "proposals": fresh,
+        }
+        _remember(db, key, client.id, kind_now, 409, body)
+        db.commit()
+        return Outcome(409, body)
+    route = insert_route(
+        insertion, technicians[0], visits, request, policy, visit_key(activity.id), tz, travel
+    )
+    changed: list[int] = []
+    for visit in route:
+        visit_id = int(visit.id)
+        row = db.get_one(Activity, visit_id)
+        duration = timedelta(minutes=visit.duration_min)
+        if visit_id == activity.id:
+            row.technician_id = technician_id
+            row.window_start = visit.window_start
+            row.window_end = visit.window_end
+        elif row.scheduled_start == visit.start:
+            continue
+        row.scheduled_start = visit.start
+        row.scheduled_end = visit.start + duration
+        changed.append(visit_id)
+    if activity.id not in changed:
+        changed.append(activity.id)
+    activity.status = "scheduled"
+    if kind == "reschedule":
+        activity.reschedule_count += 1
+    db.add(
+        ActivityStep(
+            activity_id=activity.id,
+            at=now,
+            code="scheduled" if kind == "book" else "rescheduled",
+        )
+    )
+    bump_schedule(db, bu.id)
+    db.flush()
+    db.expire(activity, ["steps"])
+    feed.refresh_activities(db, changed)
+    if action.get("notify_planning"):
+        _notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
+    body = render(activity)
+    _remember(db, key, client.id, kind, 200, body)
+    try:
+        db.commit()
+    except IntegrityError:
+        # The same mutation id won a race on another connection: answer like it.
+        db.rollback()
+        replay = _replay(db, key)
+        if replay is None:
+            raise
+        return Outcome(*replay)
+    return Outcome(200, body)
+
+
+def cancel(
+    db: Session,
+    client: Client,
+    activity_id: int,
+    reason: str,
+    mutation_id: str,
+    now: datetime,
+    render: Any,
+    sender: MessageSender | None = None,
+) -> Outcome:
+    """Cancel an appointment with the client's reason, within the unit's guardrails."""
+    key = f"{client.id}:{mutation_id}"
+    replay = _replay(db, key)
+    if replay is not None:
+        return Outcome(*replay)
+    activity = db.scalars(
+        select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
+    ).first()
+    if activity is None:
+        raise BookingRefused(404, "not_found", "No such item in your portal.")
+    bu = db.get_one(BusinessUnit, activity.business_unit_id)
+    settings, _, _ = policy_of(bu)
+    if activity.status in ("cancelled", "done"):
+        raise BookingRefused(
+            409, "not_cancellable", "This intervention can no longer be cancelled."
+        )
+    action = check_allowed(activity, "cancel", settings, now, bu)
+    activity.status = "cancelled"
+    db.add(ActivityStep(activity_id=activity.id, at=now, code="cancelled", note=reason))
+    bump_schedule(db, bu.id)
+    db.flush()
+    db.expire(activity, ["steps"])
+    feed.refresh_activities(db, [activity.id])
+    if action.get("notify_planning"):
+        _notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
+    body = render(activity)
+    _remember(db, key, client.id, "cancel", 200, body)
+    db.commit()
+    return Outcome(200, body)
