@@ -7,7 +7,7 @@ so the three can never disagree.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +29,7 @@ def iso(moment: datetime | None) -> str | None:
     """UTC ISO-8601 text (``...Z``) or None."""
     if moment is None:
         return None
-    return moment.isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def branding_doc(bu: BusinessUnit) -> dict[str, Any]:
