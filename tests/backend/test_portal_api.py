@@ -100,7 +100,16 @@ async def test_form_of_another_business_unit_is_404(http, db: Session, world: Wo
 
 
 @pytest.mark.parametrize(
-    "path", ["/me", "/activities", "/activities/1", "/forms/1", "/sync", "/auth/session"]
+    "path",
+    [
+        "/me",
+        "/activities",
+        "/activities/1",
+        "/activities/1/slots",
+        "/forms/1",
+        "/sync",
+        "/auth/session",
+    ],
 )
 async def test_every_portal_endpoint_needs_a_live_session(
     http, db: Session, settings: Settings, clock: Clock, world: World, path: str
@@ -217,3 +226,18 @@ async def test_turning_client_access_off_kills_sessions(http, world: World) -> N
     )
     assert (await http.get("/me", headers=world.auth(world.alice_token))).status_code == 401
     assert (await http.get("/me", headers=world.auth(world.bob_token))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/activities/1/book", {"technician_id": 1, "window_start": "2026-12-01T08:00:00Z"}),
+        ("/activities/1/reschedule", {"technician_id": 1, "window_start": "2026-12-01T08:00Z"}),
+        ("/activities/1/cancel", {"reason": "no longer needed"}),
+    ],
+)
+async def test_client_writes_need_a_live_session(http, world: World, path: str, body: dict) -> None:
+    payload = {"mutation_id": "0b5d7c1e-58a4-4c50-9b8a-1f1d6c7e2a10", **body}
+    assert (await http.post(path, json=payload)).status_code == 401
+    r = await http.post(path, json=payload, headers={"Authorization": "Bearer revoked"})
+    assert r.status_code == 401
