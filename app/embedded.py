@@ -1,0 +1,87 @@
+"""The bundled backend running inside the app process (field demos, offline laptops).
+
+DESIGN.md §3: the app reaches it through ``httpx.ASGITransport`` — no socket,
+no second process — with the same client code as a remote server. Its data is
+a SQLite file in the app's data directory, seeded with the demo dataset the
+first time. The staff token is random and kept in memory only: nobody needs
+staff access to a demo, and nothing secret is written for it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from backend.api.main import create_app
+from backend.core.config import Settings
+from backend.demo import DemoSummary, seed_database
+from backend.services.auth import issue_permanent_link, link_url
+
+DB_FILE_NAME = "portal.db"
+
+
+@dataclass
+class EmbeddedBackend:
+    """The in-process API and how to sign in to it as the demo client."""
+
+    app: FastAPI
+    summary: DemoSummary
+    database_path: Path
+    link_token: str | None = field(repr=False)
+    link_url: str | None = field(repr=False)
+
+    @property
+    def client_email(self) -> str | None:
+        """The demo client's email address (one-time codes go to the outbox)."""
+        return self.summary.example_client_email
+
+    @property
+    def client_phone(self) -> str | None:
+        """The demo client's phone number."""
+        return self.summary.example_client_phone
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.app.state.engine.dispose()
+
+
+def start_embedded(
+    directory: Path, *, public_base_url: str = "http://127.0.0.1:8000", log_messages: bool = True
+) -> EmbeddedBackend:
+    """Create the backend on ``directory/portal.db``, seeding demo data when empty.
+
+    A fresh permanent login link is issued for the demo client on each start
+    (links are stored hashed, so an old one cannot be shown again).
+    ``log_messages`` makes the development outbox print one-time codes.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    database_path = directory / DB_FILE_NAME
+    url = f"sqlite:///{database_path}"
+    summary = seed_database(url)
+    settings = Settings(
+        data_dir=directory,
+        database_url=url,
+        staff_token=secrets.token_urlsafe(32),
+        public_base_url=public_base_url,
+        log_messages=log_messages,
+    )
+    api = create_app(settings)
+    token = url_text = None
+    if summary.example_client_id is not None:
+        with api.state.sessionmaker() as db:
+            token = issue_permanent_link(
+                db, settings, summary.example_client_id, datetime.now(UTC), "demo"
+            )
+            db.commit()
+        url_text = link_url(settings, token)
+    return EmbeddedBackend(
+        app=api,
+        summary=summary,
+        database_path=database_path,
+        link_token=token,
+        link_url=url_text,
+    )

@@ -1,0 +1,363 @@
+"""The app's view-model against the real backend in-process (no Flet, no UI).
+
+The API runs through ``PortalApi.embedded`` on a SQLite file per test; codes
+are read from the development outbox table like a person reads their mail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.state import AppState, MemoryTokenStore, SignInStep, link_token_from, message_for
+from app.sync.api import PortalApi, RateLimited, Rejected
+from app.sync.engine import open_store
+from app.sync.store import Store
+from backend.core.config import Settings
+from backend.models import OutgoingMessage
+from backend.services.auth import issue_permanent_link, link_url
+from tests.backend.portal_setup import World, build_world
+from tests.conftest import Clock
+
+
+@pytest.fixture
+def world(db: Session, settings: Settings, clock: Clock) -> World:
+    from backend.services import feed
+
+    w = build_world(db, settings, clock.now)
+    w.bu.logo = "logo.png"  # served by the backend's /assets route
+    for c in (w.alice, w.bob):
+        feed.refresh_client(db, c.id)
+    db.commit()
+    return w
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "app-cache.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+async def state(api: FastAPI, store: Store, clock: Clock) -> AsyncIterator[AppState]:
+    portal = PortalApi.embedded(api)
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    s = AppState(portal, store, MemoryTokenStore(), clock=clock, sleep=no_sleep)
+    await s.start()
+    yield s
+    await portal.aclose()
+
+
+def last_code(api: FastAPI, recipient: str) -> str:
+    with api.state.sessionmaker() as db:
+        messages = db.scalars(
+            select(OutgoingMessage)
+            .where(OutgoingMessage.recipient == recipient)
+            .order_by(OutgoingMessage.id)
+        ).all()
+    assert messages, f"no message to {recipient}"
+    return re.findall(r"\b\d{6}\b", messages[-1].body)[-1]
+
+
+async def sign_in(state: AppState, api: FastAPI, email: str = "alice@example.com") -> None:
+    assert await state.request_code(email)
+    assert await state.verify_code(last_code(api, email))
+
+
+# --- sign in ------------------------------------------------------------------
+
+
+async def test_sign_in_with_code_then_sync_lists_activities(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    events: list[str] = []
+
+    async def listen(event: str, _data: object) -> None:
+        events.append(event)
+
+    state.subscribe(listen)
+    assert not state.signed_in
+    assert await state.request_code("alice@example.com")
+    assert state.signin.step == SignInStep.CODE
+    assert state.signin.resend_seconds_left(state.monotonic()) > 50
+    assert await state.verify_code(last_code(api, "alice@example.com"))
+    assert state.signed_in
+    assert state.tokens.get() and state.api.token == state.tokens.get()
+    assert "session" in events
+
+    result = await state.refresh()
+    assert result is not None and result.changed > 0
+    assert state.upcoming_ids == [str(world.upcoming.id)]
+    # Cancelled visits are history, even when their date is still ahead.
+    assert state.past_ids == [str(world.cancelled.id), str(world.past.id)]
+    assert str(world.bobs.id) not in state.items  # another client's visit
+    assert state.next_appointment and state.next_appointment.id == str(world.upcoming.id)
+    assert state.branding and state.branding.name == world.bu.name
+    assert state.branding.tel_url and state.branding.tel_url.startswith("tel:+33")
+    assert state.client_name == world.alice.name
+    assert state.logo  # downloaded from /assets/logo.png and cached
+    assert state.sync_status.state == "idle"
+    assert "data" in events and "status" in events
+
+
+async def test_items_are_formatted_in_the_business_unit_zone(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await sign_in(state, api)
+    await state.refresh()
+    await state.set_language("en")
+    item = state.items[str(world.upcoming.id)]
+    assert item.status_label == "Scheduled"
+    assert " at " in item.date_text
+    await state.set_language("fr")
+    item = state.items[str(world.upcoming.id)]
+    assert item.status_label == "Planifié"
+    assert " à " in item.date_text
+    detail = await state.activity_detail(str(world.upcoming.id))
+    assert detail is not None
+    # 3 days before the visit: both actions are usable (reschedule needs 24 h).
+    assert [a.key for a in detail.actions] == ["reschedule", "access"]
+    assert detail.address_lines and detail.maps_url
+
+
+async def test_actions_follow_the_clock(
+    state: AppState, api: FastAPI, world: World, clock: Clock
+) -> None:
+    await sign_in(state, api)
+    await state.refresh()
+    clock.advance(days=2, hours=12)  # 12 h before the visit: too late to reschedule
+    detail = await state.activity_detail(str(world.upcoming.id))
+    assert detail is not None
+    assert [a.key for a in detail.actions] == ["access"]
+
+
+async def test_wrong_code_says_how_many_tries_are_left(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await state.request_code("alice@example.com")
+    good = last_code(api, "alice@example.com")
+    wrong = "000000" if good != "000000" else "111111"
+    assert not await state.verify_code(wrong)
+    assert state.signin.error is not None
+    assert state.signin.error.key == "signin.error.wrong_code"
+    assert state.signin.error.params == {"tries": 2}
+    assert "2" in state.signin.error.text(state.tr)
+    assert not await state.verify_code("12ab")
+    assert state.signin.error.key == "signin.error.bad_code_format"
+
+
+async def test_code_dies_after_three_wrong_tries(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await state.request_code("alice@example.com")
+    good = last_code(api, "alice@example.com")
+    wrong = "000000" if good != "000000" else "111111"
+    for _ in range(3):
+        await state.verify_code(wrong)
+    assert state.signin.error is not None
+    assert state.signin.error.key == "signin.error.code_dead"
+    assert not await state.verify_code(good)
+    assert not state.signed_in
+
+
+async def test_expired_code_is_explained(
+    state: AppState, api: FastAPI, world: World, clock: Clock
+) -> None:
+    await state.request_code("alice@example.com")
+    code = last_code(api, "alice@example.com")
+    clock.advance(minutes=11)
+    assert not await state.verify_code(code)
+    assert state.signin.error is not None
+    assert state.signin.error.key == "signin.error.code_expired"
+
+
+async def test_resend_too_soon_gives_retry_minutes(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await state.request_code("alice@example.com")
+    # The countdown stops a resend in the app itself...
+    assert not await state.resend_code()
+    # ...and the server's 429 becomes "try again in N min".
+    await state.request_code("alice@example.com")
+    assert state.signin.error is not None
+    assert state.signin.error.key == "signin.error.rate_limited"
+    assert state.signin.error.params == {"minutes": 1}
+    assert state.signin.step == SignInStep.CODE
+
+
+async def test_unknown_identifier_looks_the_same(state: AppState, world: World) -> None:
+    assert await state.request_code("nobody@example.com")
+    assert state.signin.error is None
+    assert not await state.request_code("   ")
+    assert state.signin.error and state.signin.error.key == "signin.error.empty_identifier"
+
+
+def test_error_mapping() -> None:
+    limited = message_for(RateLimited("slow down", retry_after=600, status=429))
+    assert (limited.key, limited.params) == ("signin.error.rate_limited", {"minutes": 10})
+    dead_link = message_for(Rejected("gone", status=404, message_key="error.link_invalid"))
+    assert dead_link.key == "error.link_invalid"
+
+
+def test_link_token_from_pasted_text() -> None:
+    assert link_token_from("https://p.example/login/link#abc_DEF-1") == "abc_DEF-1"
+    assert link_token_from("  abc_DEF-1 ") == "abc_DEF-1"
+    assert link_token_from("https://p.example/auth/link/xyz") == "xyz"
+
+
+async def test_sign_in_with_permanent_link(
+    state: AppState, api: FastAPI, world: World, settings: Settings, clock: Clock
+) -> None:
+    with api.state.sessionmaker() as db:
+        token = issue_permanent_link(db, settings, world.alice.id, clock.now, "test")
+        db.commit()
+    assert not await state.use_link("https://portal.example/login/link#not-a-real-token")
+    assert state.signin.error and state.signin.error.key == "error.link_invalid"
+    assert await state.use_link(link_url(settings, token))
+    assert state.signed_in
+
+
+# --- offline, sign out -----------------------------------------------------------
+
+
+async def test_offline_start_shows_cache_and_last_update(
+    api: FastAPI, world: World, tmp_path: Path, clock: Clock
+) -> None:
+    tokens = MemoryTokenStore()
+    path = tmp_path / "cache.sqlite3"
+    online_store = open_store(path)
+    online = AppState(PortalApi.embedded(api), online_store, tokens, clock=clock)
+    await online.start()
+    await sign_in(online, api)
+    await online.refresh()
+    await online.api.aclose()
+    online_store.close()
+
+    # Restart with the same token and cache, but the server is unreachable.
+    clock.advance(hours=3)
+    store = open_store(path)
+    dead = PortalApi.remote("http://127.0.0.1:9", timeout=2.0)
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    offline = AppState(dead, store, tokens, clock=clock, sleep=no_sleep)
+    await offline.start()
+    assert offline.signed_in
+    assert offline.upcoming_ids == [str(world.upcoming.id)]
+    assert offline.branding is not None and offline.logo
+    assert await offline.refresh() is None
+    assert offline.offline
+    await offline.set_language("en")
+    text = offline.sync_status_text()
+    # The sync happened at 09:00 UTC = 10:00 in Paris (clock fixture date).
+    assert text == "Offline — last updated 10:00 AM"
+    await offline.set_language("fr")
+    assert offline.sync_status_text() == "Hors ligne — dernière mise à jour 10:00"
+    await dead.aclose()
+    store.close()
+
+
+async def test_offline_start_without_any_cache_is_explained(tmp_path: Path, clock: Clock) -> None:
+    store = open_store(tmp_path / "empty.sqlite3")
+    tokens = MemoryTokenStore()
+    tokens.set("some-token")
+    dead = PortalApi.remote("http://127.0.0.1:9", timeout=2.0)
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    state = AppState(dead, store, tokens, clock=clock, sleep=no_sleep)
+    await state.start()
+    await state.refresh(max_attempts=2)
+    assert state.offline and state.never_synced
+    state.tr.set_language("en")
+    assert state.sync_status_text() == "Offline — nothing downloaded yet"
+    await dead.aclose()
+    store.close()
+
+
+async def test_sign_out_clears_token_and_cache(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await sign_in(state, api)
+    await state.refresh()
+    await state.set_language("en")
+    token = state.tokens.get()
+    assert state.store.count("activities") > 0
+    await state.sign_out()
+    assert not state.signed_in
+    assert state.tokens.get() is None and state.api.token is None
+    assert state.store.count("activities") == 0
+    assert state.store.get("profile", "me") is None
+    assert state.store.get_meta("cursor") is None
+    assert state.items == {} and state.branding is None
+    assert state.tr.language == "en"  # the language choice survives
+    # The server session is dead too.
+    state.api.token = token
+    with pytest.raises(Exception):  # noqa: B017 - any ApiError subclass
+        await state.api.me()
+    state.api.token = None
+
+
+async def test_revoked_session_goes_back_to_sign_in(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await sign_in(state, api)
+    await state.refresh()
+    await state.api.logout()  # the session dies elsewhere
+    assert await state.refresh() is None
+    assert not state.signed_in
+    assert state.signin.error and state.signin.error.key == "error.session_ended"
+    assert state.store.count("activities") == 0
+
+
+async def test_another_client_on_the_same_device_never_sees_old_data(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await sign_in(state, api)
+    await state.refresh()
+    # Sign in as Bob without signing out (token replaced, e.g. link opened).
+    await state.request_code("bob@example.com")
+    assert await state.verify_code(last_code(api, "bob@example.com"))
+    assert str(world.upcoming.id) not in state.items
+    await state.refresh()
+    assert str(world.bobs.id) in state.items
+    assert not {str(world.upcoming.id), str(world.past.id)} & set(state.items)
+
+
+async def test_incremental_sync_reports_only_changed_rows(
+    state: AppState, api: FastAPI, world: World, clock: Clock
+) -> None:
+    from backend.models import Activity
+    from backend.services import feed
+
+    await sign_in(state, api)
+    await state.refresh()
+    before = dict(state.items)
+    with api.state.sessionmaker() as db:
+        activity = db.get(Activity, world.upcoming.id)
+        activity.scheduled_start = activity.scheduled_start + timedelta(hours=2)
+        activity.scheduled_end = activity.scheduled_end + timedelta(hours=2)
+        feed.refresh_client(db, world.alice.id)
+        db.commit()
+    result = await state.refresh()
+    assert result is not None
+    assert result.changed_ids.get("activities") == {str(world.upcoming.id)}
+    assert state.items[str(world.past.id)] is before[str(world.past.id)]  # kept as is
+    assert state.items[str(world.upcoming.id)] != before[str(world.upcoming.id)]
+
+
+def test_now_is_timezone_aware() -> None:
+    assert datetime.now(UTC).tzinfo is not None
