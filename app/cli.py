@@ -1,0 +1,211 @@
+"""The ``portal`` command.
+
+- ``portal`` / ``portal app [--web] [--port N] [--server URL] [--data-dir DIR]``:
+  the client app. Without ``--server`` it runs on the embedded backend with
+  the demo data and prints how to sign in as the demo client.
+- ``portal serve [--host H] [--port N] [--demo]``: the backend with uvicorn,
+  and the web client in the same process and port: the API at ``/``, the web
+  app at ``/app/`` (``/login/link#token`` redirects there).
+- ``portal demo ...``: ``backend.demo.main`` (seed the demo dataset).
+- ``portal scheduling propose FILE``: ``backend.scheduling.instance.main``.
+
+Heavy imports are lazy so ``portal demo`` does not load Flet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+WEB_MOUNT = "/app"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def desktop_available() -> bool:
+    """True when a desktop window can open (Flet desktop client and a display)."""
+    if importlib.util.find_spec("flet_desktop") is None:
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _show_messages_in_console() -> None:
+    # The development outbox logs each one-time code on "portal.messages".
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Run the client app (embedded demo backend unless --server)."""
+    from app.config import AppConfig
+    from app.main import Runtime, run_app
+    from app.sync.api import PortalApi
+
+    config = AppConfig(server_url=args.server)
+    if args.data_dir:
+        config.data_dir = Path(args.data_dir).expanduser().resolve()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.sync_interval:
+        config.sync_interval = args.sync_interval
+    web = args.web or not desktop_available()
+    port = args.port or (_free_port() if web else 0)
+    url = f"http://127.0.0.1:{port}"
+    _show_messages_in_console()
+
+    if args.server:
+        server = args.server.rstrip("/")
+
+        def make_api() -> PortalApi:
+            return PortalApi.remote(server)
+
+        print(f"Client app on server {server}")
+    else:
+        from app.embedded import start_embedded
+
+        print("Starting the embedded backend with the demo data…", flush=True)
+        embedded = start_embedded(config.embedded_dir, public_base_url=url)
+        backend = embedded.app
+
+        def make_api() -> PortalApi:
+            return PortalApi.embedded(backend)
+
+        _print_demo_hints(embedded)
+    print(f"Local data: {config.data_dir}")
+    if web:
+        print(f"Web app: {url}  (Ctrl+C to stop)", flush=True)
+    else:
+        print("Opening the desktop window…", flush=True)
+    run_app(Runtime(make_api=make_api, config=config), web=web, port=port, host="127.0.0.1")
+    return 0
+
+
+def _print_demo_hints(embedded: Any) -> None:
+    s = embedded.summary
+    print(f"Demo business unit: {s.business_unit_name}")
+    print("Sign in as the demo client:")
+    print(f"  - one-time code: enter {s.example_client_email} (or {s.example_client_phone});")
+    print("    the code is printed in this console (portal.messages) and stored in the")
+    print(f"    outgoing_messages table of {embedded.database_path}")
+    if embedded.link_token:
+        print("  - or 'I have a login link' and paste this permanent link token:")
+        print(f"    {embedded.link_token}")
+        print(f"    (as a URL: {embedded.link_url})")
+
+
+def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
+    """The API at ``/`` and the web client at ``/app/`` in one ASGI app."""
+    import flet_web.fastapi as flet_fastapi
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Mount, Route
+
+    from app.config import AppConfig
+    from app.main import Runtime, web_asgi_app
+    from app.sync.api import PortalApi
+    from backend.api.main import create_app
+
+    backend = create_app(settings)
+
+    def make_api() -> PortalApi:
+        # Web sessions run in this process: reach the API without a socket.
+        return PortalApi.embedded(backend)
+
+    runtime = Runtime(make_api=make_api, config=AppConfig(data_dir=data_dir), shared=True)
+
+    async def login_link(request: Any) -> RedirectResponse:
+        # Links sent to clients are {public_base_url}/login/link#token; the
+        # browser keeps the #token across this redirect.
+        return RedirectResponse(f"{WEB_MOUNT}/login/link", status_code=307)
+
+    async def root_redirect(request: Any) -> RedirectResponse:
+        return RedirectResponse(f"{WEB_MOUNT}/", status_code=307)
+
+    # flet_web's FastAPI runs the Flet session manager in its lifespan.
+    outer = flet_fastapi.FastAPI(
+        routes=[
+            Route("/", root_redirect),
+            Route("/login/link", login_link),
+            Mount(WEB_MOUNT, web_asgi_app(runtime)),
+            Mount("/", backend),
+        ],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    outer.state.backend = backend
+    return outer
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the backend and the web client with uvicorn."""
+    import uvicorn
+
+    from backend.core.config import Settings
+
+    settings = Settings()
+    if args.demo:
+        from backend.demo import seed_database
+
+        summary = seed_database(settings.resolved_database_url())
+        print(f"Demo data: {summary.business_unit_name}; demo client "
+              f"{summary.example_client_email}")
+    _show_messages_in_console()
+    app = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
+    print(f"API:     http://{args.host}:{args.port}/  (docs at /docs)")
+    print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, ws="websockets-sansio")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``portal`` argument parser."""
+    parser = argparse.ArgumentParser(prog="portal", description="Field-service client portal")
+    sub = parser.add_subparsers(dest="command")
+    app_cmd = sub.add_parser("app", help="run the client app (default)")
+    app_cmd.add_argument("--web", action="store_true", help="serve the web app on localhost")
+    app_cmd.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
+    app_cmd.add_argument("--server", help="backend URL (default: embedded demo backend)")
+    app_cmd.add_argument("--data-dir", help="where the app keeps its cache")
+    app_cmd.add_argument("--sync-interval", type=float, default=0.0,
+                         help="seconds between background syncs (default 60)")
+    serve = sub.add_parser("serve", help="run the backend and the web client")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="load the demo data when empty")
+    sub.add_parser("demo", help="load the demo dataset (see portal demo --help)", add_help=False)
+    sub.add_parser("scheduling", help="scheduling assistant tools", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``portal`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "demo":
+        from backend.demo import main as demo_main
+
+        return demo_main(argv[1:])
+    if argv and argv[0] == "scheduling":
+        from backend.scheduling.instance import main as scheduling_main
+
+        return scheduling_main(argv[1:])
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["app", *argv]
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    return cmd_app(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

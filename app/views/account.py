@@ -1,0 +1,74 @@
+"""Account: who is signed in, sync status, language, sign out."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from app.i18n import LANGUAGES
+from app.state import AppState
+from app.views.theme import section_title
+
+
+class AccountView:
+    """Settings screen; ``refresh`` re-reads the state."""
+
+    def __init__(self, state: AppState) -> None:
+        """Build the controls once."""
+        self.state = state
+        self.who_title = section_title("")
+        self.name = ft.Text(size=16, weight=ft.FontWeight.W_600)
+        self.contacts = ft.Text()
+        self.sync_title = section_title("")
+        self.sync_text = ft.Text()
+        self.pending = ft.Text()
+        self.language_title = section_title("")
+        self.language_buttons = {
+            lang: ft.OutlinedButton(on_click=self._language_handler(lang)) for lang in LANGUAGES
+        }
+        self.memory_note = ft.Text(italic=True, color=ft.Colors.ERROR)
+        self.sign_out_note = ft.Text(size=12)
+        self.sign_out = ft.FilledButton(icon=ft.Icons.LOGOUT, on_click=self._sign_out)
+        self.control = ft.Column(
+            [
+                self.who_title, self.name, self.contacts,
+                self.sync_title, self.sync_text, self.pending,
+                self.language_title, ft.Row(list(self.language_buttons.values()), spacing=8),
+                ft.Divider(), self.memory_note, self.sign_out_note, self.sign_out,
+            ],
+            spacing=10,
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+        )
+
+    def refresh(self) -> None:
+        """Fill every text from the state (no ``update`` here)."""
+        tr = self.state.tr
+        self.who_title.value = tr.t("account.signed_in_as")
+        self.name.value = self.state.client_name
+        self.contacts.value = ", ".join(self.state.client_contacts)
+        self.sync_title.value = tr.t("account.sync")
+        self.refresh_status()
+        self.language_title.value = tr.t("account.language")
+        for lang, button in self.language_buttons.items():
+            button.content = tr.t(f"language.{lang}")
+            button.icon = ft.Icons.CHECK if lang == tr.language else None
+        self.memory_note.value = tr.t("account.memory_only")
+        self.memory_note.visible = not self.state.token_persistent
+        self.sign_out_note.value = tr.t("account.sign_out_note")
+        self.sign_out.content = tr.t("account.sign_out")
+
+    def refresh_status(self) -> None:
+        """Only the sync lines (called on every status change)."""
+        self.sync_text.value = self.state.sync_status_text()
+        pending = self.state.sync_status.pending
+        self.pending.value = self.state.tr.t("account.pending", count=pending)
+        self.pending.visible = pending > 0
+
+    def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
+        async def choose(_e: ft.Event[ft.Control]) -> None:
+            await self.state.set_language(lang)
+
+        return choose
+
+    async def _sign_out(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.sign_out()

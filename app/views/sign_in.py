@@ -1,0 +1,170 @@
+"""Sign-in screen: email or phone → code, resend countdown, or a login link.
+
+No I/O here: buttons call ``AppState`` methods, which do the network work and
+report back through ``refresh``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+
+import flet as ft
+
+from app.state import AppState, SignInStep
+
+
+class SignInView:
+    """The three sign-in forms in one card; ``control`` is what the shell shows."""
+
+    def __init__(self, state: AppState) -> None:
+        """Build the controls once; ``refresh`` fills them from ``state.signin``."""
+        self.state = state
+        self._tick_task: Future[None] | None = None
+        self.title = ft.Text(size=24, weight=ft.FontWeight.BOLD)
+        self.intro = ft.Text()
+        self.error = ft.Text(color=ft.Colors.ERROR, visible=False)
+        self.busy = ft.ProgressBar(visible=False)
+        self.identifier = ft.TextField(
+            keyboard_type=ft.KeyboardType.EMAIL,
+            autofocus=True,
+            on_submit=self._send_code,
+        )
+        self.send_button = ft.FilledButton(on_click=self._send_code)
+        self.link_button = ft.TextButton(on_click=self._show_link)
+        self.code = ft.TextField(
+            keyboard_type=ft.KeyboardType.NUMBER,
+            max_length=6,
+            on_submit=self._verify,
+        )
+        self.verify_button = ft.FilledButton(on_click=self._verify)
+        self.resend_button = ft.TextButton(on_click=self._resend)
+        self.countdown = ft.Text(size=13)
+        self.change_button = ft.TextButton(on_click=self._back)
+        self.link = ft.TextField(on_submit=self._use_link)
+        self.link_submit = ft.FilledButton(on_click=self._use_link)
+        self.back_button = ft.TextButton(on_click=self._back)
+        self.memory_note = ft.Text(size=12, italic=True)
+        self.identifier_form = ft.Column(
+            [self.identifier, self.send_button, self.link_button], spacing=12
+        )
+        self.code_form = ft.Column(
+            [self.code, self.verify_button, self.countdown, self.resend_button,
+             self.change_button],
+            spacing=8,
+        )
+        self.link_form = ft.Column([self.link, self.link_submit, self.back_button], spacing=12)
+        self.logo = ft.Container()
+        card = ft.Container(
+            content=ft.Column(
+                [
+                    self.logo,
+                    self.title,
+                    self.intro,
+                    self.busy,
+                    self.error,
+                    self.identifier_form,
+                    self.code_form,
+                    self.link_form,
+                    self.memory_note,
+                ],
+                spacing=16,
+                tight=True,
+            ),
+            padding=24,
+            width=440,
+        )
+        self.control = ft.Container(
+            content=ft.Column(
+                [card],
+                horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+                scroll=ft.ScrollMode.AUTO,
+            ),
+            alignment=ft.Alignment.TOP_CENTER,
+            padding=ft.Padding.only(top=32),
+            expand=True,
+        )
+        self.refresh()
+
+    def set_logo(self, logo: bytes | None) -> None:
+        """Show the company logo above the form when it is known."""
+        self.logo.content = ft.Image(src=logo, height=64) if logo else None
+
+    def refresh(self) -> None:
+        """Show the form and texts for the current step (no ``update`` here)."""
+        s = self.state.signin
+        tr = self.state.tr
+        step = s.step
+        self.identifier_form.visible = step == SignInStep.IDENTIFIER
+        self.code_form.visible = step == SignInStep.CODE
+        self.link_form.visible = step == SignInStep.LINK
+        if step == SignInStep.IDENTIFIER:
+            self.title.value = tr.t("signin.title")
+            self.intro.value = tr.t("signin.intro")
+        elif step == SignInStep.CODE:
+            self.title.value = tr.t("signin.code_sent")
+            self.intro.value = tr.t("signin.code_sent_to", identifier=s.identifier)
+        else:
+            self.title.value = tr.t("signin.link_title")
+            self.intro.value = tr.t("signin.link_intro")
+        self.identifier.label = tr.t("signin.identifier")
+        self.send_button.content = tr.t("signin.send_code")
+        self.link_button.content = tr.t("signin.have_link")
+        self.code.label = tr.t("signin.code")
+        self.verify_button.content = tr.t("signin.verify")
+        self.resend_button.content = tr.t("signin.resend")
+        self.change_button.content = tr.t("signin.change_identifier")
+        self.link.label = tr.t("signin.link")
+        self.link_submit.content = tr.t("signin.use_link")
+        self.back_button.content = tr.t("signin.back")
+        self.error.value = s.error.text(tr) if s.error else ""
+        self.error.visible = s.error is not None
+        self.busy.visible = s.busy
+        for button in (self.send_button, self.verify_button, self.link_submit):
+            button.disabled = s.busy
+        self.memory_note.value = tr.t("signin.memory_only")
+        self.memory_note.visible = not self.state.token_persistent
+        self._refresh_countdown()
+
+    def _refresh_countdown(self) -> None:
+        left = self.state.signin.resend_seconds_left(self.state.monotonic())
+        self.countdown.value = self.state.tr.t("signin.resend_in", seconds=left)
+        self.countdown.visible = left > 0
+        self.resend_button.disabled = left > 0 or self.state.signin.busy
+
+    def start_countdown(self, page: ft.Page) -> None:
+        """Tick the resend countdown every second while the code form is shown."""
+        if self._tick_task is None or self._tick_task.done():
+            self._tick_task = page.run_task(self._tick)
+
+    async def _tick(self) -> None:
+        while self.state.signin.step == SignInStep.CODE and not self.state.signed_in:
+            self._refresh_countdown()
+            if self.countdown.page:
+                self.code_form.update()
+            if self.state.signin.resend_seconds_left(self.state.monotonic()) == 0:
+                return
+            await asyncio.sleep(1)
+
+    # -- handlers (async: never block the shared loop) ----------------------
+
+    async def _send_code(self, _e: ft.Event[ft.Control]) -> None:
+        if await self.state.request_code(self.identifier.value or ""):
+            self.code.value = ""
+            self.start_countdown(self.control.page)
+
+    async def _verify(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.verify_code(self.code.value or "")
+
+    async def _resend(self, _e: ft.Event[ft.Control]) -> None:
+        if await self.state.resend_code():
+            self.start_countdown(self.control.page)
+
+    async def _show_link(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.show_step(SignInStep.LINK)
+
+    async def _back(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.show_step(SignInStep.IDENTIFIER)
+
+    async def _use_link(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.use_link(self.link.value or "")
