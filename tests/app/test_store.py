@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -166,6 +167,71 @@ def test_declared_indexes_follow_configuration(tmp_path: Path) -> None:
     assert "ix_doc_window__from" not in names  # undeclared ones are dropped
 
 
+def test_field_columns_match_json_extract(store: Store) -> None:
+    # The index columns are filled by Python; they must hold exactly what
+    # json_extract gives, or indexed and unindexed queries would disagree.
+    odd_values = [
+        "2026-11-01",
+        "São João",
+        7,
+        2**70,
+        -(2**63),
+        1.5,
+        -0.0,
+        True,
+        False,
+        None,
+        {"b": [1, "x", None]},
+        [1, 2.5, "ç"],
+    ]
+    store.put_many(
+        "activities",
+        [
+            (f"a{n}", {"start": value, "status": {"nested": value}})
+            for n, value in enumerate(odd_values)
+        ],
+    )
+    store.put("activities", "missing", {"other": 1})
+    store.put("activities", "not-an-object", {"status": "x", "start": [0]})
+    mismatches = store.fetchall(
+        "SELECT id FROM documents WHERE \"field:start\" IS NOT json_extract(body, '$.start') "
+        "OR \"field:status\" IS NOT json_extract(body, '$.status')"
+    )
+    assert [row[0] for row in mismatches] == []
+    assert store.count("activities", Field("start") == 7) == 1
+
+
+def test_other_store_on_the_file_keeps_columns_right(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    with Store.open(path, indexes={"activities": ("start",)}) as first:
+        first.put("activities", "a1", activity(1, day=3))
+        # A second store declares another field: the first one must fill
+        # that column too from now on, or the second one's queries go wrong.
+        with Store.open(path, indexes={"activities": ("start", "technician.name")}) as second:
+            first.put("activities", "a2", {**activity(2), "technician": {"name": "Rui"}})
+            assert [
+                d["id"] for d in second.query("activities", Field("technician.name") == "Rui")
+            ] == ["a2"]
+            plan = " | ".join(second.explain("activities", Field("technician.name") == "Rui"))
+            assert "USING INDEX ix_doc_technician__name" in plan, plan
+
+
+def test_redeclared_field_is_backfilled(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    Store.open(path).close()
+    with Store.open(path, indexes={"activities": ("status",)}) as store:
+        # "start" is not declared now: its column is not maintained.
+        store.put("activities", "a1", activity(1, day=9))
+    with Store.open(path) as store:
+        assert [d["id"] for d in store.query("activities", Field("start") >= "2026-11-09")] == [
+            "a1"
+        ]
+
+
+def test_new_file_uses_16k_pages(store: Store) -> None:
+    assert store.fetchall("PRAGMA page_size")[0][0] == 16384
+
+
 # -- transactions -------------------------------------------------------------
 
 
@@ -312,6 +378,49 @@ def test_database_from_a_newer_app_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
     with pytest.raises(StoreError, match="newer"):
         Store.open(path)
+
+
+def _make_version_1_file(path: Path) -> None:
+    """A file as the first released schema left it: CHECK and expression indexes."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    for field in ("start", "status"):
+        expr = f"json_extract(body, '$.{field}')"
+        conn.execute(f"CREATE INDEX ix_doc_{field} ON documents (collection, {expr})")
+    conn.executemany(
+        "INSERT INTO documents (collection, id, body) VALUES (?, ?, ?)",
+        [("activities", f"a{n}", json.dumps(activity(n))) for n in range(30)],
+    )
+    conn.execute("INSERT INTO meta (key, value) VALUES ('cursor', 'c-9')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+
+
+def test_version_1_file_upgrades_and_keeps_documents(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    _make_version_1_file(path)
+    with Store.open(path) as store:
+        assert store.schema_version == len(MIGRATIONS) >= 2
+        assert store.count("activities") == 30
+        assert store.get("activities", "a7") == activity(7)
+        assert store.get_meta("cursor") == "c-9"
+        table_sql = store.fetchall("SELECT sql FROM sqlite_schema WHERE name = 'documents'")[0][0]
+        assert "json_valid" not in table_sql
+        assert store.fetchall("PRAGMA integrity_check")[0][0] == "ok"
+        # The expression indexes were replaced by indexes on filled columns.
+        plan = " | ".join(
+            store.explain("activities", Field("start") >= "2026-11-10", order_by="start")
+        )
+        assert "USING INDEX ix_doc_start" in plan and "TEMP B-TREE" not in plan, plan
+        upcoming = store.query("activities", Field("start") >= "2026-11-25", order_by="start")
+        assert [d["start"][:10] for d in upcoming] == sorted(d["start"][:10] for d in upcoming)
+        assert {d["id"] for d in upcoming} == {
+            f"a{n}" for n in range(30) if activity(n)["start"] >= "2026-11-25"
+        }
+        store.put("activities", "new", activity(99, day=28))
+        assert store.count("activities", Field("start") >= "2026-11-28") == 2
 
 
 # -- crash safety -------------------------------------------------------------
