@@ -535,6 +535,23 @@ async def api_phase(
             warm_ms.append(elapsed)
             empty += not body["proposals"]
 
+        # Baselines: an unauthenticated call without the database, and an
+        # authenticated read of the same activity (session + ownership + render).
+        health_ms: list[float] = []
+        read_ms: list[float] = []
+        for i in picks[1:]:
+            t0 = time.perf_counter()
+            await http.get("/health")
+            health_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            r = await http.get(
+                f"/activities/{world.activity_ids[i]}",
+                headers={"Authorization": f"Bearer {world.tokens[i]}"},
+            )
+            read_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                raise RuntimeError(f"activity {r.status_code}: {r.text}")
+
         # The same queries without HTTP: the service, then the engine alone.
         service_ms: list[float] = []
         engine_ms: list[float] = []
@@ -574,6 +591,8 @@ async def api_phase(
         print(f"  first call (cold cache: load + index build): {cold_ms:8.2f} ms")
         print(f"  warm HTTP (in-process ASGI):       {summary(warm_ms)}")
         print(f"  service propose_slots (no HTTP):   {summary(service_ms)}")
+        print(f"  baseline GET /health (no DB):      {summary(health_ms)}")
+        print(f"  baseline GET /activities/{{id}}:     {summary(read_ms)}")
         print(f"  engine ScheduleIndex.propose:      {summary(engine_ms)}")
         print(
             f"  index rebuild alone (fresh cache, median of 5): {statistics.median(build_ms):.1f}"
