@@ -657,6 +657,14 @@ class AppState:
 
     # -- sign out ----------------------------------------------------------------
 
+    def _clear_store_keeping_language(self) -> None:
+        # Read the stored choice rather than this session's: another window
+        # on the same device may have changed it since.
+        language = self.store.get_meta(META_LANGUAGE)
+        self.store.clear()
+        if language:
+            self.store.set_meta(META_LANGUAGE, language)
+
     async def sign_out(self) -> None:
         """End the session: server logout when reachable, then forget token and cache."""
         if self.api.token:
@@ -673,10 +681,7 @@ class AppState:
 
     async def _clear_local(self) -> None:
         """Wipe the cache (documents, outbox, meta) but keep the language choice."""
-        language = self.tr.language if self._language_chosen else None
-        await asyncio.to_thread(self.store.clear)
-        if language:
-            await asyncio.to_thread(self.store.set_meta, META_LANGUAGE, language)
+        await asyncio.to_thread(self._clear_store_keeping_language)
         self.profile = None
         self.branding_doc = None
         self.logo = None

@@ -46,14 +46,17 @@ class SignInView:
         self.back_button = ft.TextButton(on_click=self._back)
         self.memory_note = ft.Text(size=12, italic=True)
         self.identifier_form = ft.Column(
-            [self.identifier, self.send_button, self.link_button], spacing=12
+            [self.identifier, self.send_button, self.link_button], spacing=12,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         self.code_form = ft.Column(
             [self.code, self.verify_button, self.countdown, self.resend_button,
              self.change_button],
             spacing=8,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
-        self.link_form = ft.Column([self.link, self.link_submit, self.back_button], spacing=12)
+        self.link_form = ft.Column([self.link, self.link_submit, self.back_button], spacing=12,
+                                   horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
         self.logo = ft.Container()
         card = ft.Container(
             content=ft.Column(
@@ -70,6 +73,7 @@ class SignInView:
                 ],
                 spacing=16,
                 tight=True,
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
             ),
             padding=24,
             width=440,
