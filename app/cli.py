@@ -99,9 +99,9 @@ def _print_demo_hints(embedded: Any) -> None:
     print("    the code is printed in this console (portal.messages) and stored in the")
     print(f"    outgoing_messages table of {embedded.database_path}")
     if embedded.link_token:
-        print("  - or 'I have a login link' and paste this permanent link token:")
+        print("  - or tap 'I have a login link' and paste this permanent link token")
         print(f"    {embedded.link_token}")
-        print(f"    (as a URL: {embedded.link_url})")
+        print(f"    or the whole link: {embedded.link_url}")
 
 
 def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
