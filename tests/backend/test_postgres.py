@@ -1,0 +1,255 @@
+"""The backend on PostgreSQL: migrations, the demo data, a full sync, the booking race.
+
+Skipped unless ``PORTAL_TEST_POSTGRES_URL`` names a throwaway database, e.g.
+``postgresql+psycopg://portal@127.0.0.1:54329/portal`` (``.ci/run`` starts
+such a server). Every test drops and recreates that database's ``public``
+schema, so never point it at data you want to keep.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.orm import Session
+
+from backend.api.main import create_app
+from backend.core.config import Settings
+from backend.core.db import make_engine, upgrade
+from backend.demo import DemoSize, seed_database
+from backend.models import Activity, Base, BusinessUnit, Client, FeedEntry
+from backend.services import booking
+from backend.services.sessions import create_session
+from tests.backend.test_booking import Booking, assert_no_double_booking, new_id
+from tests.conftest import Clock
+
+POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL,
+    reason="PostgreSQL tests need PORTAL_TEST_POSTGRES_URL (a throwaway database, e.g. "
+    "postgresql+psycopg://portal@127.0.0.1:54329/portal); .ci/run starts one",
+)
+
+# Tuesday 24 November 2026, 10:00 in Lyon (as in test_demo.py).
+DEMO_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The test database with an empty ``public`` schema."""
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_settings(pg_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=pg_url,
+        secret_key="test-secret-key",
+        staff_token="test-staff-token",
+        log_messages=False,
+    )
+
+
+@pytest.fixture
+def pg_api(pg_settings: Settings, clock: Clock) -> Iterator[FastAPI]:
+    app = create_app(pg_settings, clock=clock)
+    yield app
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def pg_db(pg_api: FastAPI) -> Iterator[Session]:
+    session: Session = pg_api.state.sessionmaker()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+async def pg_http(pg_api: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pg_api, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+        yield client
+
+
+def test_migrations_match_the_models(pg_url: str) -> None:
+    upgrade(pg_url)
+    upgrade(pg_url)  # a second upgrade is a no-op
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.dialect.name == "postgresql"
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert diff == [], f"models and migrations disagree on PostgreSQL: {diff}"
+    assert len(versions) == 1
+
+
+async def test_demo_data_and_a_full_sync(pg_url: str, tmp_path: Path) -> None:
+    summary = seed_database(
+        pg_url, DemoSize(technicians=4, clients=25, activities=90, seed=3), now=DEMO_NOW
+    )
+    assert summary.created and summary.activities == 90
+    assert summary.example_client_id is not None
+    settings = Settings(
+        data_dir=tmp_path, database_url=pg_url, secret_key="test-secret-key", log_messages=False
+    )
+    app = create_app(settings, clock=Clock(DEMO_NOW))
+    try:
+        with app.state.sessionmaker() as db:
+            token = create_session(db, settings, summary.example_client_id, "code", DEMO_NOW)
+            expected = db.scalar(
+                select(func.count())
+                .select_from(FeedEntry)
+                .where(
+                    FeedEntry.client_id == summary.example_client_id,
+                    FeedEntry.deleted.is_(False),
+                )
+            )
+            db.commit()
+        assert expected, "the demo client sees documents"
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
+            changes: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"limit": 3}  # several pages
+            pages = 0
+            while True:
+                r = await http.get("/sync", params=params, headers=headers)
+                assert r.status_code == 200, r.text
+                page = r.json()
+                changes.extend(page["changes"])
+                pages += 1
+                params = {"limit": 3, "cursor": page["cursor"]}
+                if not page["has_more"]:
+                    break
+            assert pages > 1
+            assert len(changes) == expected
+            assert len({(c["kind"], c["key"]) for c in changes}) == expected
+            kinds = {c["kind"] for c in changes}
+            assert "activity" in kinds
+            again = (await http.get("/sync", params=params, headers=headers)).json()
+            assert again["changes"] == [] and not again["has_more"]
+    finally:
+        app.state.engine.dispose()
+
+
+def test_concurrent_bookings_never_double_book(
+    pg_api: FastAPI, pg_db: Session, pg_settings: Settings, clock: Clock
+) -> None:
+    """Threads race for the same few slots; the technician-day advisory lock serializes them."""
+    world = Booking(pg_db, pg_settings, clock.now, clients=24)
+    cache = pg_api.state.schedule_cache
+    kind, proposals = booking.propose_slots(pg_db, cache, world.activities[0], clock.now)
+    pg_db.commit()
+    assert kind == "book"
+    targets = proposals[:3]
+    advisory_locks: list[str] = []
+    results: list[int] = []
+    lock = threading.Lock()
+
+    @event.listens_for(pg_api.state.engine, "before_cursor_execute")
+    def _spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            with lock:
+                advisory_locks.append(statement)
+
+    start = threading.Barrier(len(world.clients))
+
+    def attempt(i: int) -> None:
+        session: Session = pg_api.state.sessionmaker()
+        try:
+            client = session.get_one(Client, world.clients[i].id)
+            session.commit()
+            start.wait()
+            for slot in targets:
+                outcome = booking.apply_slot(
+                    session,
+                    cache,
+                    client,
+                    world.activities[i].id,
+                    "book",
+                    slot["technician_id"],
+                    datetime.fromisoformat(slot["window_start"]),
+                    new_id(),
+                    clock.now,
+                    lambda a: {"id": a.id},
+                )
+                with lock:
+                    results.append(outcome.status)
+                if outcome.status == 200:
+                    return
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(world.clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    event.remove(pg_api.state.engine, "before_cursor_execute", _spy)
+
+    assert set(results) <= {200, 409}
+    winners = results.count(200)
+    assert 1 <= winners <= len(targets) * 2
+    assert len(advisory_locks) == len(results), "every attempt took the technician-day lock"
+    assert_no_double_booking(pg_db, world)
+    pg_db.expire_all()
+    scheduled = pg_db.scalars(select(Activity).where(Activity.status == "scheduled")).all()
+    assert len(scheduled) == winners
+    for a in scheduled:
+        entry = pg_db.scalars(
+            select(FeedEntry).where(FeedEntry.kind == "activity", FeedEntry.key == str(a.id))
+        ).one()
+        assert entry.body["status"] == "scheduled"
+    assert pg_db.get_one(BusinessUnit, world.bu.id).schedule_version >= winners
+    pg_db.commit()
+
+
+async def test_booking_through_the_api(
+    pg_http: httpx.AsyncClient, pg_db: Session, pg_settings: Settings, clock: Clock
+) -> None:
+    """Slots, book, and the loser's 409 with fresh proposals, end to end on PostgreSQL."""
+    world = Booking(pg_db, pg_settings, clock.now)
+    pg_db.commit()
+    first = await pg_http.get(f"/activities/{world.activities[0].id}/slots", headers=world.auth(0))
+    assert first.status_code == 200, first.text
+    slot = first.json()["proposals"][0]
+    body = {
+        "technician_id": slot["technician_id"],
+        "window_start": slot["window_start"],
+    }
+    won = await pg_http.post(
+        f"/activities/{world.activities[0].id}/book",
+        json={**body, "mutation_id": new_id()},
+        headers=world.auth(0),
+    )
+    assert won.status_code == 200, won.text
+    lost = await pg_http.post(
+        f"/activities/{world.activities[1].id}/book",
+        json={**body, "mutation_id": new_id()},
+        headers=world.auth(1),
+    )
+    assert lost.status_code == 409 and lost.json()["code"] == "slot_taken"
+    assert lost.json()["proposals"]
+    assert_no_double_booking(pg_db, world)
