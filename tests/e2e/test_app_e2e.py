@@ -25,12 +25,11 @@ def type_into(page, label: str, text: str) -> None:
 
 
 def nav(page, label: str) -> None:
-    """Open a tab: NavigationBar items are tabs, NavigationRail items plain text."""
-    tab = page.get_by_role("tab", name=label)
-    if tab.count():
-        tab.click()
-    else:
-        page.get_by_role("button", name=re.compile(f"^{label} Tab")).click()
+    """Open a tab: NavigationBar items are tabs, NavigationRail items "<label> Tab n of 3"."""
+    target = page.get_by_role("tab", name=label).or_(
+        page.get_by_role("button", name=re.compile(f"^{label} Tab"))
+    )
+    target.first.click()
 
 
 def sign_in_with_code(page, app) -> None:
