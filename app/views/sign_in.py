@@ -145,7 +145,9 @@ class SignInView:
         while self.state.signin.step == SignInStep.CODE and not self.state.signed_in:
             self._refresh_countdown()
             if self.countdown.page:
-                self.code_form.update()
+                # Only the countdown and the resend button: re-sending the
+                # form while the user types could drop a keystroke.
+                self.countdown.page.update(self.countdown, self.resend_button)
             if self.state.signin.resend_seconds_left(self.state.monotonic()) == 0:
                 return
             await asyncio.sleep(1)
