@@ -207,12 +207,52 @@ class _Best:
     detour: float
 
 
+@dataclass
+class _LocalTable:
+    """Gap table of some routes of one technician-day over local stops (0 = home).
+
+    ``table.day_bounds`` puts every row on ``day_index`` of the index, so that
+    ``_evaluate(table, day_index, day_index + 1, ...)`` works like on the main table.
+    """
+
+    table: _GapTable
+    locations: list[Location]
+    coords: np.ndarray | None  # prepared locations (vectorised providers)
+
+
+@dataclass
+class _Patch:
+    """A technician-day replaced after the build (see :meth:`ScheduleIndex.replace_day`)."""
+
+    routes: list[_Route]
+    local: _LocalTable
+    visit_ids: list[str]
+
+
+_Winners = dict[tuple[int, int], tuple[_Best, _GapTable]]
+
+
+def _merge_winners(winners: _Winners, extra: _Winners) -> None:
+    """Keep the lower (cost, (rank, segment, position)) per key: a fresh index's tie-break."""
+    for key, (candidate, table) in extra.items():
+        current = winners.get(key)
+        if current is None or (candidate.cost, candidate.order) < (
+            current[0].cost,
+            current[0].order,
+        ):
+            winners[key] = (candidate, table)
+
+
 class ScheduleIndex:
     """Prepared schedules of a business unit, reusable for many queries.
 
     Build it once per business unit and date range (e.g. cache it until the
     visits change or the day rolls over), then call :meth:`propose` per client
     request. Building is O(visits) Python work; a query is O(gaps) numpy work.
+
+    After a booking, :meth:`replace_day` updates one technician-day in place
+    (exactly, no rebuild): the day's rows of the main table are masked out and
+    its new routes live in a small side table ("patches") merged at query time.
     """
 
     def __init__(
@@ -243,7 +283,12 @@ class ScheduleIndex:
     @property
     def gap_count(self) -> int:
         """Number of usable insertion gaps indexed (the size of a query's numpy work)."""
-        return len(self._gaps.dep)
+        return len(self._gaps.dep) - int(self._dead.sum()) + len(self._patch_gaps.dep)
+
+    @property
+    def patch_count(self) -> int:
+        """Number of technician-days replaced by :meth:`replace_day` since the build."""
+        return len(self._patches)
 
     # -- build ---------------------------------------------------------------
 
@@ -335,8 +380,17 @@ class ScheduleIndex:
         # Gap rows of a route are contiguous; remember them to mask a rescheduled visit's route.
         self._route_rows: list[tuple[int, int]] = []
         by_route = self._route_keys()
-        for day_index, rank, route in self._routes:
+        self._routes_of_day: dict[tuple[int, int], list[int]] = {}
+        for route_id, (day_index, rank, route) in enumerate(self._routes):
             self._route_rows.append(by_route.get((day_index, rank, route.segment), (0, 0)))
+            self._routes_of_day.setdefault((day_index, rank), []).append(route_id)
+
+        # Patches (replace_day): dead rows of the main table, replaced technician-days
+        # and their rows concatenated in one side table sorted like the main one.
+        self._dead = np.zeros(len(self._gaps.dep), dtype=bool)
+        self._patches: dict[tuple[int, int], _Patch] = {}
+        self._patch_of_visit: dict[str, tuple[int, int]] = {}
+        self._combine_patches()
 
     def _route_keys(self) -> dict[tuple[int, int, int], tuple[int, int]]:
         gaps = self._gaps
@@ -368,6 +422,172 @@ class ScheduleIndex:
             ],
             dtype=np.float64,
         )
+
+    # -- patches -------------------------------------------------------------
+
+    def replace_day(self, technician_id: str, day: date, visits: Sequence[Visit]) -> None:
+        """Replace the technician's visits of that local day with ``visits``.
+
+        All the day's shift intervals are replaced at once. Exact: afterwards
+        every query answers as an index freshly built on the updated visit set
+        (same winners, same tie-breaks). ``visits`` must all belong to
+        ``technician_id`` and start on the local ``day`` (else ``ValueError``);
+        an empty sequence empties the day. Replacing the same day again replaces
+        the previous patch. A day outside the indexed range or a technician the
+        index does not know is ignored, like such visits are at build time.
+        Visit ids are assumed unique across the index: when a visit moves to
+        another technician-day, replace both days. Cost: O(visits of the day)
+        Python work plus a concatenation of the patches' rows (a few per patched
+        day).
+        """
+        visits = list(visits)
+        for visit in visits:
+            if visit.technician_id != technician_id:
+                raise ValueError(f"visit {visit.id} belongs to {visit.technician_id}")
+            if visit.start.astimezone(self.tz).date() != day:
+                raise ValueError(f"visit {visit.id} does not start on {day}")
+        rank = self._rank.get(technician_id)
+        day_index = (day - self.first_day).days
+        if rank is None or not 0 <= day_index < self.num_days:
+            return
+        key = (day_index, rank)
+        # The main table's routes of that technician-day are dead for good.
+        for route_id in self._routes_of_day.get(key, ()):
+            lo, hi = self._route_rows[route_id]
+            self._dead[lo:hi] = True
+            for visit in self._routes[route_id][2].visits:
+                if self._route_of_visit.get(visit.id) == route_id:
+                    del self._route_of_visit[visit.id]
+        previous = self._patches.get(key)
+        if previous is not None:
+            for visit_id in previous.visit_ids:
+                if self._patch_of_visit.get(visit_id) == key:
+                    del self._patch_of_visit[visit_id]
+        routes = _day_routes(self.technicians[rank], day, visits, self.tz)
+        visit_ids = [v.id for route in routes for v in route.visits]
+        for visit_id in visit_ids:
+            # A visit that moved here is no longer found in the main table.
+            self._route_of_visit.pop(visit_id, None)
+            self._patch_of_visit[visit_id] = key
+        self._patches[key] = _Patch(routes, self._local_table(day_index, rank, routes), visit_ids)
+        self._combine_patches()
+
+    def _local_table(
+        self, day_index: int, rank: int, routes: Sequence[_Route], exclude_id: str | None = None
+    ) -> _LocalTable:
+        """Gap rows of ``routes`` (one technician-day) without ``exclude_id``, local stops."""
+        technician = self.technicians[rank]
+        locations = [technician.home]  # local stop 0 = home
+        paths: list[list[int]] = []
+        kept_per_route: list[list[Visit]] = []
+        for route in routes:
+            kept = [v for v in route.visits if v.id != exclude_id]
+            first = len(locations)
+            locations.extend(v.location for v in kept)
+            paths.append([0, *range(first, first + len(kept)), 0])
+            kept_per_route.append(kept)
+        leg_from = [a for path in paths for a in path[:-1]]
+        leg_to = [b for path in paths for b in path[1:]]
+        coords = None
+        if self._fast:
+            coords = self.travel.prepare(locations)  # type: ignore[attr-defined]
+            legs = (
+                np.asarray(
+                    self.travel.pairwise(coords[leg_from], coords[leg_to]),  # type: ignore[attr-defined]
+                    dtype=np.float64,
+                ).tolist()
+                if leg_from
+                else []
+            )
+        else:
+            legs = [
+                self.travel.minutes(locations[a], locations[b])
+                for a, b in zip(leg_from, leg_to, strict=True)
+            ]
+        midnight = self._midnights[day_index]
+        rows: list[tuple] = []
+        offset = 0
+        for route, kept, path in zip(routes, kept_per_route, paths, strict=True):
+            route_legs = legs[offset : offset + len(kept) + 1]
+            offset += len(kept) + 1
+            rows.extend(
+                (path[p], path[p + 1], dep, late, route_legs[p], rank, route.segment, p, bool(kept))
+                for p, dep, late in _gap_rows(
+                    route.shift_start,
+                    route.shift_end,
+                    [v.duration_min for v in kept],
+                    [(v.window_start.timestamp() - midnight) / 60.0 for v in kept],
+                    [(v.window_end.timestamp() - midnight) / 60.0 for v in kept],
+                    route_legs,
+                )
+            )
+        # A one-day table: its "day 0" is day_index of the index.
+        table = _GapTable.from_rows(rows, 1, [0] * len(rows))
+        table.day_bounds = np.array([0] * day_index + [0, len(rows)], dtype=np.int64)
+        return _LocalTable(table, locations, coords)
+
+    def _combine_patches(self) -> None:
+        """Concatenate the patches' rows into one table sorted by (day, rank, segment, position)."""
+        keys = sorted(self._patches)
+        tables = [self._patches[k].local for k in keys]
+        stop_offsets = np.cumsum([0, *(len(t.locations) for t in tables)]).tolist()
+        self._patch_locations: list[Location] = [loc for t in tables for loc in t.locations]
+        self._patch_coords = (
+            np.concatenate([t.coords for t in tables])  # type: ignore[misc]
+            if self._fast and tables
+            else np.zeros((0, 3))
+        )
+        # Local stops of each query day: one contiguous block (keys are sorted by day).
+        self._patch_day_stops = [0] * (self.num_days + 1)
+        self._patch_key_rows: dict[tuple[int, int], tuple[int, int]] = {}
+        row_counts = [len(t.table.dep) for t in tables]
+        row_offsets = np.cumsum([0, *row_counts]).tolist()
+        day_counts = np.zeros(self.num_days, dtype=np.int64)
+        for i, key in enumerate(keys):
+            self._patch_key_rows[key] = (row_offsets[i], row_offsets[i + 1])
+            day_counts[key[0]] += row_counts[i]
+            self._patch_day_stops[key[0] + 1] = stop_offsets[i + 1]
+        for d in range(1, self.num_days + 1):
+            self._patch_day_stops[d] = max(self._patch_day_stops[d], self._patch_day_stops[d - 1])
+
+        def cat(name: str, dtype: type, shift: bool = False) -> np.ndarray:
+            parts = [
+                getattr(t.table, name) + (stop_offsets[i] if shift else 0)
+                for i, t in enumerate(tables)
+            ]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        self._patch_gaps = _GapTable(
+            prev=cat("prev", np.int64, shift=True),
+            next=cat("next", np.int64, shift=True),
+            dep=cat("dep", np.float64),
+            late=cat("late", np.float64),
+            base=cat("base", np.float64),
+            tech=cat("tech", np.int32),
+            segment=cat("segment", np.int16),
+            position=cat("position", np.int32),
+            has_visits=cat("has_visits", np.bool_),
+            day_bounds=np.concatenate([[0], np.cumsum(day_counts)]).astype(np.int64),
+        )
+
+    def _local_site_minutes(
+        self, locations: list[Location], coords: np.ndarray | None, site: Location
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(stop → site, site → stop) minutes of a few local stops, like the main table's."""
+        if not locations:
+            return np.zeros(0), np.zeros(0)
+        if self._fast:
+            here = self.travel.prepare([site])[0]  # type: ignore[attr-defined]
+            to_site = np.asarray(self.travel.pairwise(coords, here), dtype=np.float64)  # type: ignore[attr-defined]
+            from_site = (
+                to_site
+                if self._symmetric
+                else np.asarray(self.travel.pairwise(here, coords), dtype=np.float64)  # type: ignore[attr-defined]
+            )
+            return to_site, from_site
+        to_site = np.asarray(self.travel.matrix(locations, [site]), dtype=np.float64)[:, 0]
+        from_site = np.asarray(self.travel.matrix([site], locations), dtype=np.float64)[0]
+        return to_site, from_site
 
     # -- query ---------------------------------------------------------------
 
@@ -456,11 +676,26 @@ class ScheduleIndex:
         pref_rank = self._rank.get(request.preferred_technician_id or "", -1)
 
         # Rescheduling: the excluded visit's route is re-derived without it
-        # ("overlay") and its original rows are masked out of the main table.
+        # ("overlay") and its original rows are masked out of its table: the main
+        # one, or the patch table when its technician-day was replaced.
+        exclude_id = request.exclude_visit_id or ""
         excluded_rows: tuple[int, int] | None = None
+        excluded_patch_rows: tuple[int, int] | None = None
         overlay: tuple[_GapTable, np.ndarray, np.ndarray, int] | None = None
-        route_id = self._route_of_visit.get(request.exclude_visit_id or "")
-        if route_id is not None and d0 <= self._routes[route_id][0] < d1:
+        patch_key = self._patch_of_visit.get(exclude_id)
+        route_id = self._route_of_visit.get(exclude_id)
+        if patch_key is not None:
+            day_index, rank = patch_key
+            if d0 <= day_index < d1:
+                excluded_patch_rows = self._patch_key_rows[patch_key]
+                local = self._local_table(
+                    day_index, rank, self._patches[patch_key].routes, exclude_id
+                )
+                o_to, o_from = self._local_site_minutes(
+                    local.locations, local.coords, request.location
+                )
+                overlay = (local.table, o_to, o_from, day_index)
+        elif route_id is not None and d0 <= self._routes[route_id][0] < d1:
             excluded_rows = self._route_rows[route_id]
             overlay = self._overlay(route_id, request)
 
@@ -470,21 +705,30 @@ class ScheduleIndex:
 
         winners = self._evaluate(
             self._gaps, d0, d1, to_site, from_site, request, policy, windows,
-            skill_ok, pref_rank, excluded_rows,
+            skill_ok, pref_rank, excluded_rows, dead=self._dead if self._patches else None,
         )  # fmt: skip
+        patch_gaps = self._patch_gaps
+        if patch_gaps.day_bounds[d1] > patch_gaps.day_bounds[d0]:
+            lo, hi = self._patch_day_stops[d0], self._patch_day_stops[d1]
+            p_to = np.zeros(len(self._patch_locations))
+            p_from = np.zeros(len(self._patch_locations))
+            p_to[lo:hi], p_from[lo:hi] = self._local_site_minutes(
+                self._patch_locations[lo:hi],
+                self._patch_coords[lo:hi] if self._fast else None,
+                request.location,
+            )
+            extra = self._evaluate(
+                patch_gaps, d0, d1, p_to, p_from, request, policy, windows,
+                skill_ok, pref_rank, excluded_patch_rows,
+            )  # fmt: skip
+            _merge_winners(winners, extra)
         if overlay is not None:
             table, o_to, o_from, day_index = overlay
             extra = self._evaluate(
                 table, day_index, day_index + 1, o_to, o_from, request, policy,
                 [windows[day_index - d0]], skill_ok, pref_rank, None, day_offset=day_index - d0,
             )  # fmt: skip
-            for key, (candidate, table) in extra.items():
-                current = winners.get(key)
-                if current is None or (candidate.cost, candidate.order) < (
-                    current[0].cost,
-                    current[0].order,
-                ):
-                    winners[key] = (candidate, table)
+            _merge_winners(winners, extra)
 
         result: dict[tuple[date, int], Insertion] = {}
         for (offset, minute), (best, table) in winners.items():
@@ -508,39 +752,11 @@ class ScheduleIndex:
     ) -> tuple[_GapTable, np.ndarray, np.ndarray, int]:
         """Gap table of one route without ``request.exclude_visit_id``, with site travel."""
         day_index, rank, route = self._routes[route_id]
-        kept = [v for v in route.visits if v.id != request.exclude_visit_id]
-        technician = self.technicians[rank]
-        locations = [technician.home, *(v.location for v in kept)]  # local stop 0 = home
-        path = [0, *range(1, len(kept) + 1), 0]
-        if self._fast:
-            coords = self.travel.prepare(locations)  # type: ignore[attr-defined]
-            legs = self.travel.pairwise(coords[path[:-1]], coords[path[1:]]).tolist()  # type: ignore[attr-defined]
-            here = self.travel.prepare([request.location])[0]  # type: ignore[attr-defined]
-            to_site = np.asarray(self.travel.pairwise(coords, here), dtype=np.float64)  # type: ignore[attr-defined]
-            from_site = np.asarray(self.travel.pairwise(here, coords), dtype=np.float64)  # type: ignore[attr-defined]
-        else:
-            legs = [
-                self.travel.minutes(locations[a], locations[b])
-                for a, b in zip(path[:-1], path[1:], strict=True)
-            ]
-            to_site = np.asarray(self.travel.matrix(locations, [request.location]))[:, 0]
-            from_site = np.asarray(self.travel.matrix([request.location], locations))[0]
-        midnight = self._midnights[day_index]
-        rows = [
-            (path[p], path[p + 1], dep, late, legs[p], rank, route.segment, p, bool(kept))
-            for p, dep, late in _gap_rows(
-                route.shift_start,
-                route.shift_end,
-                [v.duration_min for v in kept],
-                [(v.window_start.timestamp() - midnight) / 60.0 for v in kept],
-                [(v.window_end.timestamp() - midnight) / 60.0 for v in kept],
-                legs,
-            )
-        ]
-        # A one-day table: its "day 0" is day_index of the index.
-        table = _GapTable.from_rows(rows, 1, [0] * len(rows))
-        table.day_bounds = np.array([0] * day_index + [0, len(rows)], dtype=np.int64)
-        return table, to_site, from_site, day_index
+        local = self._local_table(day_index, rank, [route], request.exclude_visit_id)
+        to_site, from_site = self._local_site_minutes(
+            local.locations, local.coords, request.location
+        )
+        return local.table, to_site, from_site, day_index
 
     def _evaluate(
         self,
@@ -556,7 +772,8 @@ class ScheduleIndex:
         pref_rank: int,
         excluded_rows: tuple[int, int] | None,
         day_offset: int = 0,
-    ) -> dict[tuple[int, int], tuple[_Best, _GapTable]]:
+        dead: np.ndarray | None = None,
+    ) -> _Winners:
         """Per (day offset, window minute) winner among the rows of days ``d0..d1``."""
         g0 = int(gaps.day_bounds[d0])
         g1 = int(gaps.day_bounds[d1])
@@ -569,6 +786,8 @@ class ScheduleIndex:
         valid = earliest <= latest
         if skill_ok is not None:
             valid &= skill_ok[gaps.tech[g0:g1]]
+        if dead is not None:
+            valid &= ~dead[g0:g1]  # rows of technician-days replaced by patches
         if excluded_rows is not None:
             lo, hi = excluded_rows
             valid[max(lo - g0, 0) : max(hi - g0, 0)] = False
@@ -589,7 +808,7 @@ class ScheduleIndex:
         # Most days map local minutes 1:1 to elapsed minutes; DST days differ and
         # are re-masked with their own thresholds.
         masked = np.empty_like(cost)
-        winners: dict[tuple[int, int], tuple[_Best, _GapTable]] = {}
+        winners: _Winners = {}
         for w, minute in enumerate(policy.window_starts):
             per_day = [row[w] for row in windows]
             live = [i for i, entry in enumerate(per_day) if entry is not None]
