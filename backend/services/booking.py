@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -46,6 +46,7 @@ from backend.scheduling import Visit as SchedVisit
 from backend.scheduling.model import horizon_days
 from backend.services import feed
 from backend.services.messaging import Message, MessageSender
+from backend.services.projection import is_visible
 
 BOOKED_STATUSES = ("scheduled", "in_progress")
 ChangeKind = Literal["book", "reschedule"]
@@ -174,23 +175,34 @@ class _Cached:
     num_days: int
     travel: HaversineTravel
     index: ScheduleIndex
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# Patched technician-days cost a little on every query; past this many the
+# next query rebuilds the index from the database instead.
+MAX_PATCHES = 64
 
 
 class ScheduleCache:
-    """One prepared engine index per business unit, rebuilt when its schedule changes.
+    """One prepared engine index per business unit.
 
     Validity is checked against ``business_units.schedule_version`` (one indexed
-    read), so several server processes each keep a correct cache.
+    read), so several server processes each keep a correct cache. A booking made
+    by this process patches the technician-days it changed in place
+    (:meth:`after_change`) instead of throwing the index away.
     """
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int], _Cached] = {}
         self._lock = threading.Lock()
 
-    def index_for(
+    def _key(self, db: Session, bu_id: int) -> tuple[str, int]:
+        return (str(db.get_bind().url), bu_id)
+
+    def _entry(
         self, db: Session, bu: BusinessUnit, days: list[date], travel: HaversineTravel
-    ) -> ScheduleIndex:
-        key = (str(db.get_bind().url), bu.id)
+    ) -> _Cached:
+        key = self._key(db, bu.id)
         with self._lock:
             cached = self._entries.get(key)
         if (
@@ -199,8 +211,9 @@ class ScheduleCache:
             and cached.first_day == days[0]
             and cached.num_days == len(days)
             and cached.travel == travel
+            and cached.index.patch_count <= MAX_PATCHES
         ):
-            return cached.index
+            return cached
         tz = ZoneInfo(bu.timezone)
         start, end = _local_range(days[0], len(days), tz)
         index = ScheduleIndex(
@@ -211,9 +224,62 @@ class ScheduleCache:
             len(days),
             travel,
         )
+        fresh = _Cached(bu.schedule_version, days[0], len(days), travel, index)
         with self._lock:
-            self._entries[key] = _Cached(bu.schedule_version, days[0], len(days), travel, index)
-        return index
+            self._entries[key] = fresh
+        return fresh
+
+    def index_for(
+        self, db: Session, bu: BusinessUnit, days: list[date], travel: HaversineTravel
+    ) -> ScheduleIndex:
+        """The current index (built or rebuilt when stale). Not safe to query while
+        another thread patches it: prefer :meth:`propose`."""
+        return self._entry(db, bu, days, travel).index
+
+    def propose(
+        self,
+        db: Session,
+        bu: BusinessUnit,
+        days: list[date],
+        travel: HaversineTravel,
+        request: VisitRequest,
+        policy: BookingPolicy,
+        now: datetime,
+    ) -> list[Proposal]:
+        """Proposals from the cached index, serialized with patches of the same entry."""
+        entry = self._entry(db, bu, days, travel)
+        with entry.lock:
+            return entry.index.propose(request, policy, now)
+
+    def after_change(
+        self,
+        db: Session,
+        bu: BusinessUnit,
+        version_before: int,
+        technician_days: set[tuple[int, date]],
+    ) -> None:
+        """Patch the cached index after this process committed a change that moved
+        ``schedule_version`` from ``version_before`` to ``version_before + 1``.
+
+        If anything else changed the schedule meanwhile (another process, staff),
+        the versions do not line up and the next query rebuilds instead.
+        """
+        with self._lock:
+            cached = self._entries.get(self._key(db, bu.id))
+        if cached is None or cached.version != version_before:
+            return
+        tz = ZoneInfo(bu.timezone)
+        fresh = {
+            (tech_id, day): load_visits(db, bu.id, *_local_range(day, 1, tz), tech_id)
+            for tech_id, day in technician_days
+        }
+        db.commit()  # end the read transaction: never hold SQLite's lock while patching
+        with cached.lock:
+            if cached.version != version_before:
+                return
+            for (tech_id, day), visits in fresh.items():
+                cached.index.replace_day(tech_key(tech_id), day, visits)
+            cached.version = version_before + 1
 
 
 def bump_schedule(db: Session, bu_id: int) -> None:
@@ -271,9 +337,16 @@ def check_allowed(
     return action
 
 
-def visit_request(db: Session, activity: Activity, kind: str) -> VisitRequest:
+def visit_request(
+    db: Session, activity: Activity, kind: str, with_preference: bool = True
+) -> VisitRequest:
+    """What the engine needs to place ``activity``.
+
+    The preferred technician only moves the ranking between technicians; when
+    re-checking one chosen technician it changes nothing, so callers can skip it.
+    """
     preferred = activity.technician_id
-    if preferred is None:
+    if preferred is None and with_preference:
         # The client's most recent technician, who knows the site.
         preferred = db.scalar(
             select(Activity.technician_id)
@@ -317,8 +390,8 @@ def propose_slots(
     kind = change_kind(activity)
     check_allowed(activity, kind, settings, now, bu)
     days = horizon_days(now, policy, ZoneInfo(bu.timezone))
-    index = cache.index_for(db, bu, days, travel)
-    proposals = index.propose(visit_request(db, activity, kind), policy, now)
+    request = visit_request(db, activity, kind)
+    proposals = cache.propose(db, bu, days, travel, request, policy, now)
     return kind, [proposal_doc(db, p) for p in proposals]
 
 
@@ -405,9 +478,9 @@ def apply_slot(
     activity = db.scalars(
         select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
     ).first()
-    if activity is None:
+    bu = db.get_one(BusinessUnit, client.business_unit_id)
+    if activity is None or not is_visible(activity, bu):
         raise BookingRefused(404, "not_found", "No such item in your portal.")
-    bu = db.get_one(BusinessUnit, activity.business_unit_id)
     settings, policy, travel = policy_of(bu)
     if change_kind(activity) != kind:
         raise BookingRefused(
@@ -420,8 +493,12 @@ def apply_slot(
     action = check_allowed(activity, kind, settings, now, bu)
     tz = ZoneInfo(bu.timezone)
     day = window_start.astimezone(tz).date()
+    version_before = bu.schedule_version
+    touched: set[tuple[int, date]] = {(technician_id, day)}
+    if activity.technician_id is not None and activity.scheduled_start is not None:
+        touched.add((activity.technician_id, activity.scheduled_start.astimezone(tz).date()))
     _lock_technician_day(db, technician_id, day)
-    request = visit_request(db, activity, kind)
+    request = visit_request(db, activity, kind, with_preference=False)
     technicians = load_technicians(db, bu.id, technician_id)
     start, end = _local_range(day, 1, tz)
     visits = load_visits(db, bu.id, start, end, technician_id)
@@ -456,9 +533,13 @@ def apply_slot(
         insertion, technicians[0], visits, request, policy, visit_key(activity.id), tz, travel
     )
     changed: list[int] = []
+    rows = {
+        a.id: a
+        for a in db.scalars(select(Activity).where(Activity.id.in_([int(v.id) for v in route])))
+    }
     for visit in route:
         visit_id = int(visit.id)
-        row = db.get_one(Activity, visit_id)
+        row = rows[visit_id]
         duration = timedelta(minutes=visit.duration_min)
         if visit_id == activity.id:
             row.technician_id = technician_id
@@ -498,11 +579,13 @@ def apply_slot(
         if replay is None:
             raise
         return Outcome(*replay)
+    cache.after_change(db, bu, version_before, touched)
     return Outcome(200, body)
 
 
 def cancel(
     db: Session,
+    cache: ScheduleCache,
     client: Client,
     activity_id: int,
     reason: str,
@@ -519,15 +602,20 @@ def cancel(
     activity = db.scalars(
         select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
     ).first()
-    if activity is None:
+    bu = db.get_one(BusinessUnit, client.business_unit_id)
+    if activity is None or not is_visible(activity, bu):
         raise BookingRefused(404, "not_found", "No such item in your portal.")
-    bu = db.get_one(BusinessUnit, activity.business_unit_id)
     settings, _, _ = policy_of(bu)
     if activity.status in ("cancelled", "done"):
         raise BookingRefused(
             409, "not_cancellable", "This intervention can no longer be cancelled."
         )
     action = check_allowed(activity, "cancel", settings, now, bu)
+    version_before = bu.schedule_version
+    touched: set[tuple[int, date]] = set()
+    if activity.technician_id is not None and activity.scheduled_start is not None:
+        local_day = activity.scheduled_start.astimezone(ZoneInfo(bu.timezone)).date()
+        touched.add((activity.technician_id, local_day))
     activity.status = "cancelled"
     db.add(ActivityStep(activity_id=activity.id, at=now, code="cancelled", note=reason))
     bump_schedule(db, bu.id)
@@ -539,4 +627,5 @@ def cancel(
     body = render(activity)
     _remember(db, key, client.id, "cancel", 200, body)
     db.commit()
+    cache.after_change(db, bu, version_before, touched)
     return Outcome(200, body)

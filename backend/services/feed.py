@@ -129,6 +129,9 @@ def refresh_business_unit(db: Session, business_unit_id: int) -> int:
     return sum(refresh_client(db, cid) for cid in list(ids))
 
 
+_FEW = 16
+
+
 def refresh_activities(db: Session, activity_ids: Iterable[int]) -> int:
     """Re-project some activities for their current client, and tombstone them for
     any other client that still holds them (activity moved or deleted)."""
@@ -139,11 +142,17 @@ def refresh_activities(db: Session, activity_ids: Iterable[int]) -> int:
     holders = db.scalars(
         select(FeedEntry).where(FeedEntry.kind == "activity", FeedEntry.key.in_(keys))
     ).all()
-    activities = db.scalars(projection.activity_query().where(Activity.id.in_(ids))).all()
+    if len(ids) <= _FEW:
+        # A booking touches one route: its rows are usually in the session
+        # already, and plain loads hit the identity map instead of the database.
+        found = (db.get(Activity, i) for i in ids)
+        activities = [a for a in found if a is not None]
+    else:
+        activities = list(db.scalars(projection.activity_query().where(Activity.id.in_(ids))))
     by_client: dict[int, dict[DocKey, dict[str, Any]]] = {}
     clients: dict[int, Client] = {}
     for activity in activities:
-        client = clients.get(activity.client_id) or projection.load_client(db, activity.client_id)
+        client = clients.get(activity.client_id) or db.get(Client, activity.client_id)
         if client is None:
             continue
         clients[client.id] = client

@@ -428,3 +428,23 @@ def test_concurrent_bookings_never_double_book(
         ).one()
         assert entry.body["status"] == "scheduled"
     assert db.get_one(BusinessUnit, world.bu.id).schedule_version >= winners
+
+
+async def test_bookings_patch_the_cached_index_exactly(
+    http, api: FastAPI, db: Session, world: Booking, clock: Clock
+) -> None:
+    """After bookings, the patched index answers like one rebuilt from the database."""
+    for i in range(2):
+        slot = (await slots(http, world, i))[0]
+        assert (await take(http, world, i, slot)).status_code == 200
+    cache: booking.ScheduleCache = api.state.schedule_cache
+    db.expire_all()
+    bu = db.get_one(BusinessUnit, world.bu.id)
+    activity = db.get_one(Activity, world.activities[2].id)
+    patched = booking.propose_slots(db, cache, activity, clock.now)
+    rebuilt = booking.propose_slots(db, booking.ScheduleCache(), activity, clock.now)
+    assert patched == rebuilt
+    entry = next(iter(cache._entries.values()))
+    assert entry.version == bu.schedule_version
+    assert entry.index.patch_count >= 1  # patched in place, not thrown away
+    db.commit()

@@ -108,7 +108,7 @@ def _change(
     db: DbSession,
     now: Any,
 ) -> JSONResponse:
-    _owned(db, client, activity_id)
+    # apply_slot checks ownership and visibility itself (404), in its transaction.
     try:
         outcome = booking.apply_slot(
             db,
@@ -164,10 +164,10 @@ def cancel(
     now: Now,
 ) -> JSONResponse:
     """Cancel the appointment; a reason is required."""
-    _owned(db, client, activity_id)
     try:
         outcome = booking.cancel(
             db,
+            request.app.state.schedule_cache,
             client,
             activity_id,
             body.reason,
