@@ -180,7 +180,7 @@ class _Cached:
 
 # Patched technician-days cost a little on every query; past this many the
 # next query rebuilds the index from the database instead.
-MAX_PATCHES = 64
+MAX_PATCHES = 256
 
 
 class ScheduleCache:
