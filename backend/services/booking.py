@@ -422,6 +422,19 @@ def _remember(
     db.add(Mutation(id=key, client_id=client_id, kind=kind, status_code=status, result=result))
 
 
+def _client_activity(
+    db: Session, client: Client, activity_id: int
+) -> tuple[Activity, BusinessUnit]:
+    """The client's own, visible activity and its unit, or a 404 refusal."""
+    activity = db.scalars(
+        select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
+    ).first()
+    bu = db.get_one(BusinessUnit, client.business_unit_id)
+    if activity is None or not is_visible(activity, bu):
+        raise BookingRefused(404, "not_found", "No such item in your portal.")
+    return activity, bu
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: int
@@ -475,12 +488,7 @@ def apply_slot(
     replay = _replay(db, key)
     if replay is not None:
         return Outcome(*replay)
-    activity = db.scalars(
-        select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
-    ).first()
-    bu = db.get_one(BusinessUnit, client.business_unit_id)
-    if activity is None or not is_visible(activity, bu):
-        raise BookingRefused(404, "not_found", "No such item in your portal.")
+    activity, bu = _client_activity(db, client, activity_id)
     settings, policy, travel = policy_of(bu)
     if change_kind(activity) != kind:
         raise BookingRefused(
@@ -599,12 +607,7 @@ def cancel(
     replay = _replay(db, key)
     if replay is not None:
         return Outcome(*replay)
-    activity = db.scalars(
-        select(Activity).where(Activity.id == activity_id, Activity.client_id == client.id)
-    ).first()
-    bu = db.get_one(BusinessUnit, client.business_unit_id)
-    if activity is None or not is_visible(activity, bu):
-        raise BookingRefused(404, "not_found", "No such item in your portal.")
+    activity, bu = _client_activity(db, client, activity_id)
     settings, _, _ = policy_of(bu)
     if activity.status in ("cancelled", "done"):
         raise BookingRefused(

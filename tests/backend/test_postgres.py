@@ -27,10 +27,15 @@ from backend.api.main import create_app
 from backend.core.config import Settings
 from backend.core.db import make_engine, upgrade
 from backend.demo import DemoSize, seed_database
-from backend.models import Activity, Base, BusinessUnit, Client, FeedEntry
-from backend.services import booking
+from backend.models import Base, FeedEntry
 from backend.services.sessions import create_session
-from tests.backend.test_booking import Booking, assert_no_double_booking, new_id
+from tests.backend.test_booking import (
+    Booking,
+    assert_no_double_booking,
+    assert_race_outcome,
+    new_id,
+    race_for_slots,
+)
 from tests.conftest import Clock
 
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
@@ -159,13 +164,7 @@ def test_concurrent_bookings_never_double_book(
 ) -> None:
     """Threads race for the same few slots; the technician-day advisory lock serializes them."""
     world = Booking(pg_db, pg_settings, clock.now, clients=24)
-    cache = pg_api.state.schedule_cache
-    kind, proposals = booking.propose_slots(pg_db, cache, world.activities[0], clock.now)
-    pg_db.commit()
-    assert kind == "book"
-    targets = proposals[:3]
     advisory_locks: list[str] = []
-    results: list[int] = []
     lock = threading.Lock()
 
     @event.listens_for(pg_api.state.engine, "before_cursor_execute")
@@ -174,56 +173,12 @@ def test_concurrent_bookings_never_double_book(
             with lock:
                 advisory_locks.append(statement)
 
-    start = threading.Barrier(len(world.clients))
-
-    def attempt(i: int) -> None:
-        session: Session = pg_api.state.sessionmaker()
-        try:
-            client = session.get_one(Client, world.clients[i].id)
-            session.commit()
-            start.wait()
-            for slot in targets:
-                outcome = booking.apply_slot(
-                    session,
-                    cache,
-                    client,
-                    world.activities[i].id,
-                    "book",
-                    slot["technician_id"],
-                    datetime.fromisoformat(slot["window_start"]),
-                    new_id(),
-                    clock.now,
-                    lambda a: {"id": a.id},
-                )
-                with lock:
-                    results.append(outcome.status)
-                if outcome.status == 200:
-                    return
-        finally:
-            session.close()
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(world.clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    event.remove(pg_api.state.engine, "before_cursor_execute", _spy)
-
-    assert set(results) <= {200, 409}
-    winners = results.count(200)
-    assert 1 <= winners <= len(targets) * 2
+    try:
+        results = race_for_slots(pg_api, pg_db, world, clock.now)
+    finally:
+        event.remove(pg_api.state.engine, "before_cursor_execute", _spy)
     assert len(advisory_locks) == len(results), "every attempt took the technician-day lock"
-    assert_no_double_booking(pg_db, world)
-    pg_db.expire_all()
-    scheduled = pg_db.scalars(select(Activity).where(Activity.status == "scheduled")).all()
-    assert len(scheduled) == winners
-    for a in scheduled:
-        entry = pg_db.scalars(
-            select(FeedEntry).where(FeedEntry.kind == "activity", FeedEntry.key == str(a.id))
-        ).one()
-        assert entry.body["status"] == "scheduled"
-    assert pg_db.get_one(BusinessUnit, world.bu.id).schedule_version >= winners
-    pg_db.commit()
+    assert_race_outcome(pg_db, world, results)
 
 
 async def test_booking_through_the_api(

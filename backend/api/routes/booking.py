@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -67,6 +68,15 @@ def _refusal(exc: booking.BookingRefused) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content={"detail": exc.message, "code": exc.code})
 
 
+def _answer(run: Callable[[], booking.Outcome]) -> JSONResponse:
+    """The outcome as JSON, or the refusal's status and sentence."""
+    try:
+        outcome = run()
+    except booking.BookingRefused as exc:
+        return _refusal(exc)
+    return JSONResponse(status_code=outcome.status, content=outcome.body)
+
+
 def _owned(db: DbSession, client: CurrentClient, activity_id: int) -> Activity:
     activity = db.scalars(
         projection.activity_query().where(
@@ -109,8 +119,8 @@ def _change(
     now: Any,
 ) -> JSONResponse:
     # apply_slot checks ownership and visibility itself (404), in its transaction.
-    try:
-        outcome = booking.apply_slot(
+    return _answer(
+        lambda: booking.apply_slot(
             db,
             request.app.state.schedule_cache,
             client,
@@ -123,9 +133,7 @@ def _change(
             _renderer(client, now),
             request.app.state.sender,
         )
-    except booking.BookingRefused as exc:
-        return _refusal(exc)
-    return JSONResponse(status_code=outcome.status, content=outcome.body)
+    )
 
 
 @router.post("/activities/{activity_id}/book")
@@ -164,8 +172,8 @@ def cancel(
     now: Now,
 ) -> JSONResponse:
     """Cancel the appointment; a reason is required."""
-    try:
-        outcome = booking.cancel(
+    return _answer(
+        lambda: booking.cancel(
             db,
             request.app.state.schedule_cache,
             client,
@@ -176,6 +184,4 @@ def cancel(
             _renderer(client, now),
             request.app.state.sender,
         )
-    except booking.BookingRefused as exc:
-        return _refusal(exc)
-    return JSONResponse(status_code=outcome.status, content=outcome.body)
+    )
