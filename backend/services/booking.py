@@ -366,7 +366,29 @@ def visit_request(
 # --- proposals --------------------------------------------------------------------
 
 
-def proposal_doc(db: Session, proposal: Proposal) -> dict[str, Any]:
+REASONS: dict[str, dict[str, str]] = {
+    "en": {
+        "nearby": "A technician is already in your area that day.",
+        "preferred_technician": "With the technician who knows your home.",
+        "earliest": "The earliest available appointment.",
+        "available": "Available.",
+    },
+    "fr": {
+        "nearby": "Un technicien est déjà dans votre secteur ce jour-là.",
+        "preferred_technician": "Avec le technicien qui connaît votre logement.",
+        "earliest": "Le premier rendez-vous disponible.",
+        "available": "Disponible.",
+    },
+}
+
+
+def reason_text(code: str, language: str) -> str:
+    """The client-facing sentence for an engine reason code (English fallback)."""
+    texts = REASONS.get(language, REASONS["en"])
+    return texts.get(code, REASONS["en"].get(code, ""))
+
+
+def proposal_doc(db: Session, proposal: Proposal, language: str = "en") -> dict[str, Any]:
     technician = db.get(Technician, int(proposal.technician_id))
     return {
         "technician_id": int(proposal.technician_id),
@@ -378,6 +400,7 @@ def proposal_doc(db: Session, proposal: Proposal) -> dict[str, Any]:
         "detour_minutes": round(proposal.detour_minutes, 1),
         "score": round(proposal.score, 3),
         "reason_code": proposal.reason_code,
+        "reason": reason_text(proposal.reason_code, language),
     }
 
 
@@ -392,7 +415,8 @@ def propose_slots(
     days = horizon_days(now, policy, ZoneInfo(bu.timezone))
     request = visit_request(db, activity, kind)
     proposals = cache.propose(db, bu, days, travel, request, policy, now)
-    return kind, [proposal_doc(db, p) for p in proposals]
+    language = activity.client.preferred_language
+    return kind, [proposal_doc(db, p, language) for p in proposals]
 
 
 # --- applying a change --------------------------------------------------------------

@@ -168,6 +168,7 @@ async def test_slots_are_ranked_and_respect_the_policy(http, world: Booking, clo
         assert local.weekday() < 5
         assert p["technician_first_name"] in ("Karim", "Léa")
         assert p["reason_code"] in ("nearby", "preferred_technician", "earliest", "available")
+        assert p["reason"] == booking.reason_text(p["reason_code"], "fr")  # the client's language
         assert datetime.fromisoformat(p["window_end"]) - start == timedelta(hours=2)
 
 
@@ -466,3 +467,10 @@ async def test_bookings_patch_the_cached_index_exactly(
     assert entry.version == bu.schedule_version
     assert entry.index.patch_count >= 1  # patched in place, not thrown away
     db.commit()
+
+
+def test_reason_sentences_follow_the_language() -> None:
+    assert booking.reason_text("nearby", "en") == "A technician is already in your area that day."
+    assert booking.reason_text("nearby", "fr").startswith("Un technicien est déjà")
+    assert booking.reason_text("earliest", "de") == booking.reason_text("earliest", "en")
+    assert set(booking.REASONS["en"]) == set(booking.REASONS["fr"])

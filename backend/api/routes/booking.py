@@ -57,6 +57,7 @@ class Slot(BaseModel):
     detour_minutes: float
     score: float
     reason_code: str
+    reason: str = Field(description="Why this slot, in the client's language.")
 
 
 class Slots(BaseModel):
