@@ -97,6 +97,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "activities.window": "Arrival between {start} and {end}",
         "activities.at": "{date} at {time}",
         "activities.refresh": "Refresh",
+        "activities.show_more": "Show more ({count} left)",
         # statuses
         "status.to_schedule": "To schedule",
         "status.scheduled": "Scheduled",
@@ -222,6 +223,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "activities.window": "Arrivée entre {start} et {end}",
         "activities.at": "{date} à {time}",
         "activities.refresh": "Actualiser",
+        "activities.show_more": "Afficher plus ({count} restants)",
         "status.to_schedule": "À planifier",
         "status.scheduled": "Planifié",
         "status.in_progress": "En cours",

@@ -30,7 +30,7 @@ from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.store import Store
 from app.sync.tokens import TokenStore
-from app.views.shell import Shell
+from app.views.shell import Shell, tab_for_route
 from app.views.sign_in import SignInView
 from app.views.theme import apply_theme
 
@@ -85,6 +85,7 @@ class PortalApp:
         self._periodic: Future[None] | None = None
         self._open_detail_id: str | None = None
         self._seed: str | None = None
+        self._start_tab = "home"
         state.subscribe(self._on_event)
 
     async def mount(self) -> None:
@@ -96,6 +97,9 @@ class PortalApp:
         page.on_resize = self._on_resize
         page.on_close = self._on_close
         self.shell.set_width(page.width)
+        # A deep link (…/activities) opens that tab now, or right after sign-in.
+        self._start_tab = tab_for_route(page.route)
+        self.shell.set_tab(self._start_tab)
         page.add(self.root)
         self._show_current()
         page.update()
@@ -139,8 +143,8 @@ class PortalApp:
             self._patch(self.sign_in.control)
         elif event == "session":
             self._open_detail_id = None
-            self.shell.in_detail = False
-            self.shell.tab = "home"
+            self.shell.set_tab(self._start_tab if data else "home")
+            self.shell.activities.reset_pages()
             self._apply_theme()
             self._show_current()
             self.page.update()

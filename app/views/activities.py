@@ -1,9 +1,12 @@
 """Appointments: upcoming then past, one row per activity, patched in place.
 
-Rows are kept alive between syncs (DESIGN.md §6, flet#6270): an incremental
-sync rewrites only the texts of the rows whose documents changed and sends
-only those rows; the list itself is re-sent only when rows appear, disappear
-or move.
+Long lists are paged (DESIGN.md §6, flet#6270): each section shows its first
+``PAGE_SIZE`` rows and a "Show more" button that appends the next page, so
+opening the screen sends a few dozen rows, not 2,000. Rows are built only
+for what is shown and kept alive between syncs: an incremental sync rewrites
+only the texts of the shown rows whose documents changed and sends only
+those rows; the list itself is re-sent only when shown rows appear,
+disappear or move. Rows not yet shown need nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import flet as ft
 
 from app.state import ActivityItem, AppState
 from app.views.theme import STATUS_COLORS, section_title
+
+# Rows per section on the first show, and added by each "Show more".
+PAGE_SIZE = 30
 
 
 class ActivityRow:
@@ -68,35 +74,67 @@ class ActivityRow:
 
 
 class ActivitiesView:
-    """The two lists in one scrolling column, with empty states."""
+    """The two lists in one scrolling column, paged, with empty states."""
 
-    def __init__(self, state: AppState, open_activity: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, state: AppState, open_activity: Callable[[str], Awaitable[None]],
+                 page_size: int = PAGE_SIZE) -> None:
         """``open_activity(id)`` opens the detail screen."""
         self.state = state
         self._open = open_activity
+        self.page_size = page_size
+        # How many rows each section shows (grows by ``page_size`` per "Show more").
+        self.upcoming_limit = page_size
+        self.past_limit = page_size
         self.rows: dict[str, ActivityRow] = {}
         self.upcoming_title = section_title("")
         self.past_title = section_title("")
         self.empty_upcoming = ft.Text(italic=True)
         self.empty_past = ft.Text(italic=True)
+        self.more_upcoming = ft.TextButton(on_click=self._more_upcoming)
+        self.more_past = ft.TextButton(on_click=self._more_past)
         self.list = ft.ListView(expand=True, spacing=4, padding=ft.Padding.only(bottom=24))
         self.control = self.list
         # Rows updated by the last ``sync_rows`` (for tests and the benchmark).
         self.last_patched = 0
 
+    @property
+    def shown_upcoming(self) -> list[str]:
+        """Ids of the upcoming rows on screen."""
+        return self.state.upcoming_ids[: self.upcoming_limit]
+
+    @property
+    def shown_past(self) -> list[str]:
+        """Ids of the past rows on screen (none before the first download)."""
+        return self.state.past_ids[: self.past_limit]
+
+    def reset_pages(self) -> None:
+        """Back to the first page of each section (new session)."""
+        self.upcoming_limit = self.page_size
+        self.past_limit = self.page_size
+
     def refresh(self) -> None:
         """Re-read everything (first show, language switch, reset)."""
         self.sync_rows(None)
 
-    def sync_rows(self, changed: set[str] | None) -> list[ft.Control]:
-        """Bring rows in line with the state; return the controls that need an update.
+    def show_more(self, upcoming: bool) -> list[ft.Control]:
+        """Append the next page of a section; return the controls that need an update."""
+        if upcoming:
+            self.upcoming_limit += self.page_size
+        else:
+            self.past_limit += self.page_size
+        return self.sync_rows(set())
 
-        ``changed`` are the activity ids a sync touched (None: all). The list
-        control is in the returned list only when its children changed.
+    def sync_rows(self, changed: set[str] | None) -> list[ft.Control]:
+        """Bring the shown rows in line with the state; return the controls to update.
+
+        ``changed`` are the activity ids a sync touched (None: all). Only
+        shown rows are built or patched. The list control is in the returned
+        list only when its children changed.
         """
         tr = self.state.tr
         dirty: list[ft.Control] = []
-        wanted = self.state.upcoming_ids + self.state.past_ids
+        upcoming_ids, past_ids = self.shown_upcoming, self.shown_past
+        wanted = upcoming_ids + past_ids
         for item_id in wanted:
             item = self.state.items[item_id]
             row = self.rows.get(item_id)
@@ -113,13 +151,22 @@ class ActivitiesView:
             "activities.empty_never_synced" if never else "activities.empty_upcoming"
         )
         self.empty_past.value = tr.t("activities.empty_past")
+        more_upcoming = len(self.state.upcoming_ids) - len(upcoming_ids)
+        more_past = len(self.state.past_ids) - len(past_ids)
+        for button, left in ((self.more_upcoming, more_upcoming), (self.more_past, more_past)):
+            label = tr.t("activities.show_more", count=left)
+            if button.content != label:
+                button.content = label
+                dirty.append(button)
         controls: list[ft.Control] = [self.upcoming_title]
-        controls += [self.rows[i].control for i in self.state.upcoming_ids] or [
-            self.empty_upcoming
-        ]
+        controls += [self.rows[i].control for i in upcoming_ids] or [self.empty_upcoming]
+        if more_upcoming > 0:
+            controls.append(self.more_upcoming)
         controls.append(self.past_title)
-        if not never or self.state.past_ids:
-            controls += [self.rows[i].control for i in self.state.past_ids] or [self.empty_past]
+        if not never or past_ids:
+            controls += [self.rows[i].control for i in past_ids] or [self.empty_past]
+            if more_past > 0:
+                controls.append(self.more_past)
         if changed is None:
             dirty = [self.list]  # titles and every row may have changed
         if [id(c) for c in controls] != [id(c) for c in self.list.controls]:
@@ -127,3 +174,11 @@ class ActivitiesView:
             dirty = [self.list]
         self.last_patched = len(dirty)
         return dirty
+
+    async def _more_upcoming(self, _e: ft.Event[ft.Control]) -> None:
+        self.show_more(upcoming=True)
+        self.list.update()  # the new rows, the button's count: all inside the list
+
+    async def _more_past(self, _e: ft.Event[ft.Control]) -> None:
+        self.show_more(upcoming=False)
+        self.list.update()

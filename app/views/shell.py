@@ -2,7 +2,8 @@
 
 Phones (< 600 px wide) get a NavigationBar at the bottom, wider windows a
 NavigationRail on the left. Every screen's controls stay alive; switching tab
-only swaps which one the content area holds.
+only swaps which one the content area holds. The web address picks the first
+tab (``/activities`` opens the appointment list, see ``tab_for_route``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _ICONS = {
     "activities": (ft.Icons.EVENT_NOTE_OUTLINED, ft.Icons.EVENT_NOTE),
     "account": (ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON),
 }
+
+
+def tab_for_route(route: str | None) -> str:
+    """The tab a web address opens: ``/activities`` → the list, unknown → home."""
+    first = (route or "").split("#", 1)[0].split("?", 1)[0].strip("/").split("/", 1)[0]
+    return first if first in TABS else "home"
 
 
 class Shell:
@@ -163,11 +170,15 @@ class Shell:
 
     # -- navigation ----------------------------------------------------------
 
-    async def select(self, tab: str) -> None:
-        """Show a tab (closing any open detail)."""
+    def set_tab(self, tab: str) -> None:
+        """Put a tab in the content area (closing any open detail); no ``update`` here."""
         self.tab = tab
         self.in_detail = False
         self._place_content()
+
+    async def select(self, tab: str) -> None:
+        """Show a tab (closing any open detail)."""
+        self.set_tab(tab)
         self.control.update()
 
     async def show_detail(self) -> None:
