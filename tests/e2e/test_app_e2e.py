@@ -122,9 +122,12 @@ def test_restart_offline_shows_cached_appointments(browser, tmp_path: Path) -> N
     data = tmp_path / "data"
     app = start_app(tmp_path, data, name="online")
     try:
-        page = open_app(browser, app.url, PHONE)
+        # A deep link to the list: sign in first, then the list, not home.
+        page = open_app(browser, app.url + "/activities", PHONE)
         sign_in_with_code(page, app)
-        page.get_by_text("Votre prochain rendez-vous").wait_for(timeout=20_000)
+        page.get_by_text("À venir", exact=True).wait_for(timeout=20_000)
+        page.get_by_role("button").filter(has_text="Planifié").first.wait_for()
+        assert page.get_by_text("Votre prochain rendez-vous").count() == 0
         page.close()
     finally:
         app.stop()
@@ -143,12 +146,12 @@ def test_restart_offline_shows_cached_appointments(browser, tmp_path: Path) -> N
         nav(page, "Rendez-vous")
         page.get_by_role("button").filter(has_text="Planifié").first.wait_for()
         shot(page, "phone_09_offline_activities")
-        wide = open_app(browser, offline.url, DESKTOP)
+        # Signed in and offline, /activities shows the cached list directly.
+        wide = open_app(browser, offline.url + "/activities", DESKTOP)
+        wide.get_by_role("button").filter(has_text="Planifié").first.wait_for(timeout=30_000)
         wide.get_by_text(re.compile(r"^Hors ligne — dernière mise à jour ")).wait_for(
             timeout=30_000
         )
-        nav(wide, "Rendez-vous")
-        wide.get_by_role("button").filter(has_text="Planifié").first.wait_for()
         shot(wide, "desktop_09_offline_activities")
         assert "Traceback" not in offline.log_path.read_text()
     finally:
