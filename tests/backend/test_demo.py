@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -315,14 +314,11 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.slow
 def test_scaled_run(tmp_path: Path) -> None:
     size = DemoSize(technicians=100, clients=2000, activities=10_000, seed=3)
-    started = time.perf_counter()
     summary = seed_database(_url(tmp_path / "big.db"), size, now=NOW)
-    elapsed = time.perf_counter() - started
     assert (summary.technicians, summary.clients, summary.activities) == (100, 2000, 10_000)
     assert all(n > 0 for n in summary.activities_by_status.values())
     # Packing leaves only a few visits without a date beyond the planned 12 %.
     assert summary.activities_by_status["to_schedule"] <= 1_500
-    assert elapsed < 30
 
     engine = make_engine(_url(tmp_path / "big.db"))
     with make_sessionmaker(engine)() as db:
