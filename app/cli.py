@@ -102,6 +102,7 @@ def _print_demo_hints(embedded: Any) -> None:
         print("  - or tap 'I have a login link' and paste this permanent link token")
         print(f"    {embedded.link_token}")
         print(f"    or the whole link: {embedded.link_url}")
+        print("    (opening that link in the browser signs in too, after one tap)")
 
 
 def build_serve_app(settings: Any, *, data_dir: Path) -> Any:

@@ -48,6 +48,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "signin.link": "Login link",
         "signin.use_link": "Sign in with this link",
         "signin.back": "Back",
+        "signin.confirm_link_title": "Sign in to {business_unit}?",
+        "signin.confirm_link_intro": "You opened a sign-in link. Tap the button to continue.",
+        "signin.confirm_link": "Sign in",
         "signin.error.empty_identifier": "Please enter your email address or phone number.",
         "signin.error.bad_code_format": "The code is the 6 digits we sent you.",
         "signin.error.wrong_code": "That code is not right. Tries left: {tries}.",
@@ -176,6 +179,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "signin.link": "Lien de connexion",
         "signin.use_link": "Se connecter avec ce lien",
         "signin.back": "Retour",
+        "signin.confirm_link_title": "Se connecter à {business_unit} ?",
+        "signin.confirm_link_intro": "Vous avez ouvert un lien de connexion. Touchez le bouton "
+        "pour continuer.",
+        "signin.confirm_link": "Se connecter",
         "signin.error.empty_identifier": "Veuillez saisir votre e-mail ou votre numéro de "
         "téléphone.",
         "signin.error.bad_code_format": "Le code est composé des 6 chiffres reçus.",

@@ -25,7 +25,14 @@ from typing import Any
 import flet as ft
 
 from app.config import PERIODIC_ATTEMPTS, AppConfig
-from app.state import ACTIVITIES, BRANDING, PROFILE, AppState, MemoryTokenStore
+from app.link_handoff import take_pending_link
+from app.state import (
+    ACTIVITIES,
+    BRANDING,
+    PROFILE,
+    AppState,
+    MemoryTokenStore,
+)
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.store import Store
@@ -103,10 +110,12 @@ class PortalApp:
         page.add(self.root)
         self._show_current()
         page.update()
+        link = await take_pending_link()
         if self.state.signed_in:
+            # Already signed in: the link is dropped (take_pending_link removed it).
             self._start_periodic()
-        else:
-            await self._sign_in_from_url()
+        elif link:
+            await self.state.open_link(link)
 
     # -- screens -------------------------------------------------------------
 
@@ -125,15 +134,6 @@ class PortalApp:
             self.sign_in.set_logo(self.state.logo)
             self.sign_in.refresh()
             self.root.content = self.sign_in.control
-
-    async def _sign_in_from_url(self) -> None:
-        """Opening ``…/login/link#token`` in a browser signs in with that link."""
-        url = self.page.url or ""
-        route = self.page.route or ""
-        for text in (url, route):
-            if "#" in text and text.rsplit("#", 1)[1]:
-                await self.state.use_link(text)
-                return
 
     # -- state events ----------------------------------------------------------
 

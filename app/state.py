@@ -133,6 +133,7 @@ class SignInStep(StrEnum):
     IDENTIFIER = "identifier"
     CODE = "code"
     LINK = "link"
+    CONFIRM_LINK = "confirm_link"
 
 
 @dataclass
@@ -145,6 +146,9 @@ class SignInState:
     error: Message | None = None
     # time.monotonic() value after which "send a new code" is allowed.
     resend_at: float = 0.0
+    # A link opened in the browser, waiting for the person to confirm it.
+    opened_link: str | None = field(default=None, repr=False)
+    link_business_unit: str = ""
 
     def resend_seconds_left(self, now: float) -> int:
         """Seconds until a new code may be requested (0: now)."""
@@ -372,10 +376,46 @@ class AppState:
             return False
         return await self._sign_in_with(lambda: self.api.confirm_link(token))
 
+    async def open_link(self, token: str) -> bool:
+        """A link opened in the browser: check it (never consumes) and ask to confirm.
+
+        Mail and SMS scanners that run pages must not use a single-use link, so
+        only the person's tap on "Sign in" (``confirm_opened_link``) does.
+        """
+        self.signin = SignInState(step=SignInStep.LINK, busy=True)
+        await self._emit("signin")
+        try:
+            preview = await self.api.inspect_link(token)
+        except ApiError as exc:
+            self.signin.error = message_for(exc)
+            self.signin.busy = False
+            await self._emit("signin")
+            return False
+        self.signin = SignInState(
+            step=SignInStep.CONFIRM_LINK,
+            opened_link=token,
+            link_business_unit=str(preview.get("business_unit") or ""),
+        )
+        await self._emit("signin")
+        return True
+
+    async def confirm_opened_link(self) -> bool:
+        """Use the link ``open_link`` checked; a refusal lands on the link form."""
+        token = self.signin.opened_link
+        if not token:
+            return await self.use_link("")
+        if await self._sign_in_with(lambda: self.api.confirm_link(token)):
+            return True
+        self.signin.step = SignInStep.LINK
+        self.signin.opened_link = None
+        await self._emit("signin")
+        return False
+
     async def show_step(self, step: SignInStep) -> None:
         """Switch sign-in form (link entry, back to the identifier)."""
         self.signin.step = step
         self.signin.error = None
+        self.signin.opened_link = None
         await self._emit("signin")
 
     async def _sign_in_with(self, call: Callable[[], Awaitable[SignedIn]]) -> bool:

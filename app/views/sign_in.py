@@ -44,6 +44,8 @@ class SignInView:
         self.link = ft.TextField(on_submit=self._use_link)
         self.link_submit = ft.FilledButton(on_click=self._use_link)
         self.back_button = ft.TextButton(on_click=self._back)
+        self.confirm_link_button = ft.FilledButton(on_click=self._confirm_link)
+        self.cancel_link_button = ft.TextButton(on_click=self._back)
         self.memory_note = ft.Text(size=12, italic=True)
         self.identifier_form = ft.Column(
             [self.identifier, self.send_button, self.link_button], spacing=12,
@@ -57,6 +59,10 @@ class SignInView:
         )
         self.link_form = ft.Column([self.link, self.link_submit, self.back_button], spacing=12,
                                    horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+        self.confirm_link_form = ft.Column(
+            [self.confirm_link_button, self.cancel_link_button], spacing=12,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
         self.logo = ft.Container()
         card = ft.Container(
             content=ft.Column(
@@ -69,6 +75,7 @@ class SignInView:
                     self.identifier_form,
                     self.code_form,
                     self.link_form,
+                    self.confirm_link_form,
                     self.memory_note,
                 ],
                 spacing=16,
@@ -102,12 +109,17 @@ class SignInView:
         self.identifier_form.visible = step == SignInStep.IDENTIFIER
         self.code_form.visible = step == SignInStep.CODE
         self.link_form.visible = step == SignInStep.LINK
+        self.confirm_link_form.visible = step == SignInStep.CONFIRM_LINK
         if step == SignInStep.IDENTIFIER:
             self.title.value = tr.t("signin.title")
             self.intro.value = tr.t("signin.intro")
         elif step == SignInStep.CODE:
             self.title.value = tr.t("signin.code_sent")
             self.intro.value = tr.t("signin.code_sent_to", identifier=s.identifier)
+        elif step == SignInStep.CONFIRM_LINK:
+            self.title.value = tr.t("signin.confirm_link_title",
+                                    business_unit=s.link_business_unit)
+            self.intro.value = tr.t("signin.confirm_link_intro")
         else:
             self.title.value = tr.t("signin.link_title")
             self.intro.value = tr.t("signin.link_intro")
@@ -121,10 +133,13 @@ class SignInView:
         self.link.label = tr.t("signin.link")
         self.link_submit.content = tr.t("signin.use_link")
         self.back_button.content = tr.t("signin.back")
+        self.confirm_link_button.content = tr.t("signin.confirm_link")
+        self.cancel_link_button.content = tr.t("signin.back")
         self.error.value = s.error.text(tr) if s.error else ""
         self.error.visible = s.error is not None
         self.busy.visible = s.busy
-        for button in (self.send_button, self.verify_button, self.link_submit):
+        for button in (self.send_button, self.verify_button, self.link_submit,
+                       self.confirm_link_button):
             button.disabled = s.busy
         self.memory_note.value = tr.t("signin.memory_only")
         self.memory_note.visible = not self.state.token_persistent
@@ -171,6 +186,9 @@ class SignInView:
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         await self.state.show_step(SignInStep.IDENTIFIER)
+
+    async def _confirm_link(self, _e: ft.Event[ft.Control]) -> None:
+        await self.state.confirm_opened_link()
 
     async def _use_link(self, _e: ft.Event[ft.Control]) -> None:
         await self.state.use_link(self.link.value or "")

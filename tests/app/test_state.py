@@ -228,6 +228,65 @@ async def test_sign_in_with_permanent_link(
     assert state.signed_in
 
 
+async def sms_link_token(api: FastAPI, phone: str = "+33612345678") -> str:
+    """Ask the backend to text a sign-in link and read the token off the SMS."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        sent = await http.post("/auth/link/request", json={"phone": phone})
+    assert sent.status_code == 202
+    with api.state.sessionmaker() as db:
+        body = db.scalars(
+            select(OutgoingMessage.body)
+            .where(OutgoingMessage.recipient == phone)
+            .order_by(OutgoingMessage.id.desc())
+        ).first()
+    assert body, "no SMS sent"
+    return link_token_from(re.findall(r"\S+/login/link#\S+", body)[0])
+
+
+async def test_an_opened_link_waits_for_the_person_to_confirm(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    token = await sms_link_token(api)
+    # Opening (even twice, as a link scanner would) asks first and uses nothing.
+    for _ in range(2):
+        assert await state.open_link(token)
+        assert state.signin.step == SignInStep.CONFIRM_LINK
+        assert state.signin.link_business_unit == world.bu.name
+        assert not state.signed_in
+    assert await state.confirm_opened_link()
+    assert state.signed_in
+
+
+async def test_an_opened_link_already_used_is_explained_on_the_link_form(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    token = await sms_link_token(api)
+    assert await state.open_link(token)
+    assert await state.confirm_opened_link()
+    await state.sign_out()
+    assert not await state.open_link(token)
+    assert state.signin.step == SignInStep.LINK
+    assert state.signin.error and state.signin.error.key == "error.link_invalid"
+    assert not state.signin.busy
+
+
+async def test_a_link_used_elsewhere_between_open_and_confirm_lands_on_the_link_form(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    token = await sms_link_token(api)
+    assert await state.open_link(token)
+    other = PortalApi.embedded(api)
+    await other.confirm_link(token)  # the same SMS link used on another device
+    await other.aclose()
+    assert not await state.confirm_opened_link()
+    assert state.signin.step == SignInStep.LINK
+    assert state.signin.opened_link is None
+    assert state.signin.error and state.signin.error.key == "error.link_invalid"
+
+
 # --- offline, sign out -----------------------------------------------------------
 
 

@@ -56,6 +56,12 @@ class AppProcess:
         assert match, self.log_path.read_text()
         return match.group(1)
 
+    def demo_link(self) -> str:
+        """The permanent demo link the app printed (``…/login/link#token``)."""
+        match = re.search(r"or the whole link: (\S+)", self.log_path.read_text())
+        assert match, self.log_path.read_text()
+        return match.group(1)
+
     def last_code(self, recipient: str) -> str:
         with sqlite3.connect(self.backend_db) as db:
             row = db.execute(

@@ -114,6 +114,27 @@ def test_sign_in_browse_switch_language_sign_out(browser, tmp_path: Path) -> Non
             raise
         shot(wide, "desktop_01_sign_in")
         wide.close()
+
+        # Opening a sign-in link: a refused one says so on the link form...
+        bad = open_app(browser, app.url + "/login/link#not-a-real-token", PHONE)
+        bad.get_by_text("Ce lien a expiré ou a déjà servi. Demandez-en un nouveau.").wait_for(
+            timeout=30_000
+        )
+        bad.get_by_role("textbox", name="Lien de connexion").wait_for()
+        shot(bad, "phone_10_link_refused")
+        bad.close()
+        # ...a good one asks first (scanners open links too), then signs in and
+        # leaves no token behind.
+        good = open_app(browser, app.demo_link(), PHONE)
+        good.get_by_text(f"Se connecter à {BU_NAME} ?").wait_for(timeout=30_000)
+        shot(good, "phone_11_link_confirm")
+        good.get_by_role("button", name="Se connecter").click()
+        good.get_by_text("Votre prochain rendez-vous").wait_for(timeout=30_000)
+        assert "#" not in good.url and "/login/link" not in good.url
+        assert good.evaluate("JSON.stringify(Object.entries(localStorage))").find(
+            "pending_link"
+        ) == -1
+        good.close()
     finally:
         app.stop()
 
