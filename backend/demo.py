@@ -507,6 +507,18 @@ def _local_to_utc(day: date, minute: int) -> datetime:
     return local.astimezone(UTC)
 
 
+def _office_time(instant: datetime, limit: datetime) -> datetime:
+    """``instant`` squeezed into the office's 8:00–18:00 (local), never after ``limit``.
+
+    The squeeze is monotonic (a day's 24 h map onto its 10 office hours), so
+    steps drawn in order stay in order; the cap keeps them before the visit.
+    """
+    local = instant.astimezone(TZ)
+    seconds = local.hour * 3600 + local.minute * 60 + local.second
+    office_minute = 8 * 60 + (seconds * 10 // 24) // 60
+    return min(_local_to_utc(local.date(), office_minute), limit)
+
+
 def _next_id(db: Session, model: type[Base]) -> int:
     return (db.scalar(select(func.max(model.id))) or 0) + 1  # type: ignore[attr-defined]
 
@@ -1031,7 +1043,7 @@ def _insert_activities(
         else:
             site = packer.pick_site()
             type_index = rng.choices(eligible_types, weights=type_weights)[0]
-        created = now - timedelta(minutes=rng.randint(60, 25 * 24 * 60))
+        created = _office_time(now - timedelta(minutes=rng.randint(60, 25 * 24 * 60)), now)
         rows.append(_activity_row(rng, type_index, site, "to_schedule", created, None, None))
         rows[-1]["_steps"] = [(created, "created", rng.choice(
             ("Demande reçue par téléphone", "Demande faite sur le portail", "")))]
@@ -1117,14 +1129,19 @@ def _dated_activity(
     created = min(start - timedelta(minutes=rng.randint(2 * 1440, 25 * 1440)),
                   now - timedelta(minutes=rng.randint(60, 20 * 1440)),
                   start - timedelta(minutes=visit.travel_min + 60))
-    # Office steps happen before the technician leaves (and never after now).
+    # Office steps happen in office hours, before the technician leaves (and
+    # never after now).
     office_limit = min(now, start - timedelta(minutes=visit.travel_min + 30))
     span = max(0.0, (office_limit - created).total_seconds())
     rescheduled = status in ("scheduled", "done") and rng.random() < RESCHEDULED_SHARE
     n_office = 3 if rescheduled else 2
     if status == "cancelled":
         n_office += 1
-    marks = sorted(created + timedelta(seconds=int(rng.random() * span)) for _ in range(n_office))
+    marks = sorted(
+        _office_time(created + timedelta(seconds=int(rng.random() * span)), office_limit)
+        for _ in range(n_office)
+    )
+    created = _office_time(created, office_limit)  # same squeeze: still first
     steps: list[tuple[datetime, str, str]] = [
         (created, "created", rng.choice(("Demande reçue par téléphone",
                                          "Demande faite sur le portail", ""))),

@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
@@ -251,6 +252,26 @@ def test_steps_follow_the_status(demo: tuple[Session, DemoSummary]) -> None:
             c for c in expected if c != "on_the_way"
         ]
         assert ("rescheduled" in codes) == (activity.reschedule_count == 1)
+
+
+def test_office_steps_happen_in_office_hours(demo: tuple[Session, DemoSummary]) -> None:
+    """Requests, scheduling and cancellations are logged 8:00–18:00, Paris time,
+    except a last-minute one squeezed in before an early visit that same morning."""
+    db, _ = demo
+    office_codes = {"created", "scheduled", "technician_assigned", "rescheduled", "cancelled"}
+    checked = 0
+    for activity in db.scalars(select(Activity)):
+        start = activity.scheduled_start
+        for step in activity.steps:
+            if step.code not in office_codes:
+                continue
+            checked += 1
+            local = step.at.astimezone(PARIS)
+            if 8 <= local.hour < 18 or local.time() == dt_time(18):
+                continue
+            assert start is not None and step.at < start, (activity.id, step.code, local)
+            assert local.date() == start.astimezone(PARIS).date(), (activity.id, step.code)
+    assert checked > 400
 
 
 def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
