@@ -114,24 +114,27 @@ class PortalApp:
         if self.state.signed_in:
             # Already signed in: the link is dropped (take_pending_link removed it).
             self._start_periodic()
-        elif link:
+            return
+        if link:
             await self.state.open_link(link)
+        await self.state.load_public_branding()
 
     # -- screens -------------------------------------------------------------
 
-    def _apply_theme(self) -> None:
-        brand = self.state.branding
-        seed = brand.primary_color if brand else None
+    def _apply_theme(self) -> bool:
+        """Seed the theme with the company's colour; True when it changed."""
+        seed = self.state.company_color
         if seed != self._seed or self.page.theme is None:
             self._seed = seed
             apply_theme(self.page, seed)
+            return True
+        return False
 
     def _show_current(self) -> None:
         if self.state.signed_in:
             self.shell.refresh_all()
             self.root.content = self.shell.control
         else:
-            self.sign_in.set_logo(self.state.logo)
             self.sign_in.refresh()
             self.root.content = self.sign_in.control
 
@@ -140,7 +143,10 @@ class PortalApp:
     async def _on_event(self, event: str, data: Any) -> None:
         if event == "signin":
             self.sign_in.refresh()
-            self._patch(self.sign_in.control)
+            if self._apply_theme():
+                self.page.update()  # the company's colours arrived: repaint all
+            else:
+                self._patch(self.sign_in.control)
         elif event == "session":
             self._open_detail_id = None
             self.shell.set_tab(self._start_tab if data else "home")
@@ -152,6 +158,7 @@ class PortalApp:
                 self._start_periodic()
             else:
                 self._stop.set()
+                self.page.run_task(self.state.load_public_branding)
         elif event == "status":
             self.shell.refresh_status()
             self._patch(self.shell.progress, self.shell.banner, self.shell.refresh_button,

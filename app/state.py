@@ -253,6 +253,8 @@ class AppState:
         self.profile: dict[str, Any] | None = None
         self.branding_doc: dict[str, Any] | None = None
         self.logo: bytes | None = None
+        # Before sign-in: the company of this portal (GET /public/branding).
+        self.public_branding: dict[str, Any] | None = None
         self.items: dict[str, ActivityItem] = {}
         self.upcoming_ids: list[str] = []
         self.past_ids: list[str] = []
@@ -489,6 +491,39 @@ class AppState:
         await self._emit("session", False)
 
     # -- logo ----------------------------------------------------------------
+
+    @property
+    def company_name(self) -> str | None:
+        """The company's name, signed in or not (None when not known)."""
+        brand = self.branding_doc if self.signed_in else self.public_branding
+        return (brand or {}).get("name")
+
+    @property
+    def company_color(self) -> str | None:
+        """The company's primary colour (theme seed), signed in or not."""
+        brand = self.branding_doc if self.signed_in else self.public_branding
+        return (brand or {}).get("primary_color") or None
+
+    async def load_public_branding(self) -> None:
+        """Fetch the company's name and logo for the sign-in screen.
+
+        Best effort: offline, or on a server hosting several companies, the
+        screen simply stays neutral.
+        """
+        if self.signed_in:
+            return
+        try:
+            brand = await self.api.public_branding()
+            url = brand.get("logo_url")
+            logo = await self.api.fetch_asset(url) if isinstance(url, str) else None
+        except ApiError as exc:
+            log.info("no public branding: %s", type(exc).__name__)
+            return
+        if self.signed_in:  # signed in meanwhile: the session's branding rules
+            return
+        self.public_branding = brand
+        self.logo = logo
+        await self._emit("signin")
 
     async def _cached_logo(self) -> bytes | None:
         url = (self.branding_doc or {}).get("logo_url")

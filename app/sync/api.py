@@ -316,6 +316,13 @@ class PortalApi:
         )
         return _signed_in(data)
 
+    async def public_branding(self) -> dict[str, Any]:
+        """The company shown on the sign-in screen (no session needed; 404 if none)."""
+        data = await self._json("GET", "/public/branding")
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ServerError("the branding answer is not a company")
+        return data
+
     async def inspect_link(self, token: str) -> dict[str, Any]:
         """Check a sign-in link without using it (GET never consumes)."""
         data = await self._json("GET", f"/auth/link/{_segment(token)}", purpose="link")

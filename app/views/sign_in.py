@@ -64,10 +64,14 @@ class SignInView:
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         self.logo = ft.Container()
+        self.company = ft.Text(size=16, weight=ft.FontWeight.W_500, visible=False,
+                               text_align=ft.TextAlign.CENTER)
+        self._shown_logo: bytes | None = None
         card = ft.Container(
             content=ft.Column(
                 [
                     self.logo,
+                    self.company,
                     self.title,
                     self.intro,
                     self.busy,
@@ -99,6 +103,9 @@ class SignInView:
 
     def set_logo(self, logo: bytes | None) -> None:
         """Show the company logo above the form when it is known."""
+        if logo is self._shown_logo:
+            return  # the image bytes travel with every update: send them once
+        self._shown_logo = logo
         self.logo.content = ft.Image(src=logo, height=64) if logo else None
 
     def refresh(self) -> None:
@@ -135,6 +142,9 @@ class SignInView:
         self.back_button.content = tr.t("signin.back")
         self.confirm_link_button.content = tr.t("signin.confirm_link")
         self.cancel_link_button.content = tr.t("signin.back")
+        self.set_logo(self.state.logo)
+        self.company.value = self.state.company_name or ""
+        self.company.visible = bool(self.company.value)
         self.error.value = s.error.text(tr) if s.error else ""
         self.error.visible = s.error is not None
         self.busy.visible = s.busy

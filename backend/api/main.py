@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from backend.api.errors import BodySizeLimit, install_error_handlers
-from backend.api.routes import assets, auth, booking, portal, staff, sync
+from backend.api.routes import assets, auth, booking, portal, public, staff, sync
 from backend.core.config import Settings, get_settings
 from backend.core.db import make_engine, make_sessionmaker, upgrade
 from backend.models import utcnow
@@ -47,6 +47,7 @@ def create_app(
     app.include_router(sync.router)
     app.include_router(staff.router)
     app.include_router(assets.router)
+    app.include_router(public.router)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Staff endpoints (/staff/*) require this value in the X-Staff-Token header;
     # empty disables them.
     staff_token: str = ""
+    # The company whose logo and name the sign-in screen shows before anyone
+    # signs in. Unset: the only business unit with the portal on, if there is
+    # exactly one (otherwise the screen stays neutral).
+    public_business_unit_id: int | None = None
 
     def resolved_database_url(self) -> str:
         """The configured URL, or a SQLite file in the data directory."""

@@ -287,6 +287,31 @@ async def test_a_link_used_elsewhere_between_open_and_confirm_lands_on_the_link_
     assert state.signin.error and state.signin.error.key == "error.link_invalid"
 
 
+async def test_the_sign_in_screen_shows_the_company_before_sign_in(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    assert state.company_name is None and state.logo is None
+    await state.load_public_branding()
+    assert state.company_name == world.bu.name
+    assert state.company_color == world.bu.primary_color
+    assert state.logo and state.logo.startswith(b"\x89PNG")
+    await sign_in(state, api)
+    await state.sign_out()
+    await state.load_public_branding()
+    assert state.company_name == world.bu.name and state.logo
+
+
+async def test_no_public_company_leaves_the_sign_in_screen_neutral(
+    tmp_path: Path, clock: Clock
+) -> None:
+    dead = PortalApi.remote("http://127.0.0.1:9")
+    s = AppState(dead, open_store(tmp_path / "c.sqlite3"), MemoryTokenStore(), clock=clock)
+    await s.start()
+    await s.load_public_branding()  # offline: no error, nothing shown
+    assert s.company_name is None and s.logo is None
+    await dead.aclose()
+
+
 # --- offline, sign out -----------------------------------------------------------
 
 

@@ -42,6 +42,10 @@ def sign_in_with_code(page, app) -> None:
     type_into(page, "6-digit code", app.last_code(email))
     page.get_by_role("button", name="Sign in").click()
     try:
+        # The company shows on the sign-in screen too: wait for the form to go.
+        page.get_by_role("textbox", name="6-digit code").wait_for(
+            state="detached", timeout=30_000
+        )
         page.get_by_text(BU_NAME).first.wait_for(timeout=30_000)
     except Exception:
         shot(page, "failure_sign_in")
@@ -52,6 +56,9 @@ def test_sign_in_browse_switch_language_sign_out(browser, tmp_path: Path) -> Non
     app = start_app(tmp_path, tmp_path / "data")
     try:
         page = open_app(browser, app.url, PHONE)
+        # Before anyone signs in, the portal shows whose portal it is.
+        page.get_by_text(BU_NAME).wait_for(timeout=30_000)
+        page.get_by_role("img").first.wait_for()
         shot(page, "phone_01_sign_in")
         sign_in_with_code(page, app)
         # The demo client prefers French: the app follows the profile's language.
