@@ -52,6 +52,9 @@ PAST_STATUSES = ("done", "cancelled")
 # Meta keys this module owns (the sync engine owns cursor and last_sync_at).
 META_CLIENT_ID = "client_id"
 META_LANGUAGE = "ui_language"
+# Set when the language was chosen on this device and the server does not know
+# it yet (offline, or chosen before sign-in); cleared once it is sent.
+META_LANGUAGE_UNSENT = "ui_language_unsent"
 
 CODE_RE = re.compile(r"^\d{6}$")
 
@@ -454,9 +457,25 @@ class AppState:
         if not self.signed_in:
             return None
         result = await self.engine.sync(max_attempts=max_attempts)
+        if result is not None and await self._send_language():
+            # Titles and dates were re-rendered in the new language: pull them.
+            result = await self.engine.sync(max_attempts=max_attempts) or result
         if result is not None and self.branding_doc and self.logo is None:
             await self._fetch_logo()
         return result
+
+    async def _send_language(self) -> bool:
+        """Send a language chosen on this device; True when the server took it."""
+        unsent = await asyncio.to_thread(self.store.get_meta, META_LANGUAGE_UNSENT)
+        if not unsent or not self.signed_in:
+            return False
+        try:
+            await self.api.set_language(self.tr.language)
+        except ApiError as exc:
+            log.info("language not sent yet: %s", type(exc).__name__)
+            return False  # kept: sent after a later successful sync
+        await asyncio.to_thread(self.store.delete_meta, META_LANGUAGE_UNSENT)
+        return True
 
     async def run_periodic(self, interval: float, stop: asyncio.Event, attempts: int = 3) -> None:
         """Sync now and every ``interval`` seconds until ``stop`` or sign-out."""
@@ -725,10 +744,18 @@ class AppState:
         """Switch language now and remember the choice on this device."""
         self.tr.set_language(language)
         self._language_chosen = True
-        await asyncio.to_thread(self.store.set_meta, META_LANGUAGE, self.tr.language)
+        await asyncio.to_thread(self._remember_language, self.tr.language)
         # Every row's dates and labels change: re-format them all.
         await self._reload_activities(None)
         await self._emit("language", self.tr.language)
+        # Titles are rendered by the server in the client's language: tell it,
+        # then pull the new titles (offline: at the next successful sync).
+        await self.refresh()
+
+    def _remember_language(self, language: str) -> None:
+        with self.store.transaction():
+            self.store.set_meta(META_LANGUAGE, language)
+            self.store.set_meta(META_LANGUAGE_UNSENT, "1")
 
     # -- sign out ----------------------------------------------------------------
 

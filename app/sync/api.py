@@ -341,6 +341,10 @@ class PortalApi:
 
     # -- data ----------------------------------------------------------------
 
+    async def set_language(self, language: str) -> None:
+        """Tell the server the client's language (titles and messages follow it)."""
+        await self._call("PUT", "/me/language", json={"language": language}, signed_in=True)
+
     async def me(self) -> dict[str, Any]:
         """The signed-in client's profile and branding."""
         data = await self._json("GET", "/me", signed_in=True)

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.state import AppState, MemoryTokenStore, SignInStep, link_token_from, message_for
-from app.sync.api import PortalApi, RateLimited, Rejected
+from app.sync.api import Offline, PortalApi, RateLimited, Rejected
 from app.sync.engine import open_store
 from app.sync.store import Store
 from backend.core.config import Settings
-from backend.models import OutgoingMessage
+from backend.models import Client, OutgoingMessage
 from backend.services.auth import issue_permanent_link, link_url
 from tests.backend.portal_setup import World, build_world
 from tests.conftest import Clock
@@ -310,6 +310,43 @@ async def test_no_public_company_leaves_the_sign_in_screen_neutral(
     await s.load_public_branding()  # offline: no error, nothing shown
     assert s.company_name is None and s.logo is None
     await dead.aclose()
+
+
+async def test_choosing_a_language_renders_the_titles_in_it(
+    state: AppState, api: FastAPI, world: World, db: Session
+) -> None:
+    from backend.services import feed
+
+    world.boiler.title_template = "{type.name} {activity.date}"
+    db.commit()
+    feed.refresh_client(db, world.alice.id)
+    db.commit()
+    await sign_in(state, api)
+    await state.refresh()
+    upcoming = str(world.upcoming.id)
+    french = state.items[upcoming].title
+    assert state.tr.language == "fr"  # Alice's profile says French
+
+    # Offline at first: the choice applies on the device and waits.
+    real = state.api.set_language
+
+    async def offline(_language: str) -> None:
+        raise Offline("no network")
+
+    state.api.set_language = offline  # type: ignore[method-assign]
+    await state.set_language("en")
+    assert state.tr.language == "en"
+    assert state.items[upcoming].title == french
+    assert state.store.get_meta("ui_language_unsent") == "1"
+
+    # Back online: the next sync sends it and brings the re-rendered titles.
+    state.api.set_language = real  # type: ignore[method-assign]
+    await state.refresh()
+    english = state.items[upcoming].title
+    assert english != french and english.startswith("Boiler service ")
+    assert state.store.get_meta("ui_language_unsent") is None
+    with api.state.sessionmaker() as check:
+        assert check.get(Client, world.alice.id).preferred_language == "en"
 
 
 # --- offline, sign out -----------------------------------------------------------

@@ -261,3 +261,47 @@ async def test_sync_requires_a_session(http, world: World) -> None:
     assert (await http.get("/sync")).status_code == 401
     r = await http.get("/sync", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
+
+
+async def test_the_client_choosing_a_language_re_renders_titles_at_the_next_pull(
+    http, db: Session, world: World
+) -> None:
+    world.boiler.title_template = "{type.name} {activity.date}"
+    db.commit()
+    from backend.services import feed
+
+    feed.refresh_client(db, world.alice.id)
+    db.commit()
+    changes, cursor, _ = await pull_all(http, world.alice_token)
+    title = {c["key"]: c["body"] for c in changes if c["kind"] == "activity"}[
+        str(world.upcoming.id)
+    ]["title"]
+    assert world.alice.preferred_language == "fr"
+
+    auth = world.auth(world.alice_token)
+    r = await http.put("/me/language", json={"language": "en"}, headers=auth)
+    assert r.status_code == 200 and r.json()["profile"]["preferred_language"] == "en"
+    changes, cursor, _ = await pull_all(http, world.alice_token, cursor)
+    changed = {(c["kind"], c["key"]): c["body"] for c in changes}
+    assert changed[("profile", "me")]["preferred_language"] == "en"
+    new_title = changed[("activity", str(world.upcoming.id))]["title"]
+    assert new_title != title and new_title.startswith("Boiler service ")
+    # The same choice again changes nothing.
+    r = await http.put("/me/language", json={"language": "en"}, headers=auth)
+    assert r.status_code == 200
+    assert (await pull_all(http, world.alice_token, cursor))[0] == []
+
+
+async def test_choosing_a_language_rejects_bad_input_and_needs_a_session(
+    http, world: World
+) -> None:
+    auth = world.auth(world.alice_token)
+    r = await http.put("/me/language", json={"language": "de"}, headers=auth)
+    assert r.status_code == 422 and "language" in r.text
+    r = await http.put("/me/language", json={"lang": "en"}, headers=auth)
+    assert r.status_code == 422 and "language" in r.text
+    assert (await http.put("/me/language", json={"language": "en"})).status_code == 401
+    r = await http.put(
+        "/me/language", json={"language": "en"}, headers={"Authorization": "Bearer revoked"}
+    )
+    assert r.status_code == 401

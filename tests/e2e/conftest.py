@@ -136,9 +136,13 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def open_app(browser: object, url: str, viewport: dict[str, int]) -> object:
+def open_app(
+    browser: object, url: str, viewport: dict[str, int], color_scheme: str = "light"
+) -> object:
     """A new page on the app with Flutter's semantics tree turned on."""
-    page = browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport=viewport, color_scheme=color_scheme
+    )
     page.goto(url)
     page.wait_for_selector("flutter-view", timeout=60_000)
     page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)

@@ -4,6 +4,8 @@ then an offline restart that still shows the cached appointments."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,23 @@ def type_into(page, label: str, text: str) -> None:
     box = page.get_by_role("textbox", name=label)
     box.click()
     page.keyboard.type(text)
+
+
+def pixel_brightness(page, x: int, y: int) -> float:
+    """Mean of R, G and B (0–255) of one on-screen pixel, from a 1×1 PNG screenshot."""
+    png = page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1})
+    pos, idat = 8, b""
+    while pos < len(png):
+        length = struct.unpack(">I", png[pos:pos + 4])[0]
+        kind = png[pos + 4:pos + 8]
+        if kind == b"IHDR":
+            color_type = png[pos + 17]
+        elif kind == b"IDAT":
+            idat += png[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    row = zlib.decompress(idat)  # filter byte, then one pixel
+    assert color_type in (2, 6), color_type  # RGB or RGBA, 8 bits
+    return sum(row[1:4]) / 3
 
 
 def nav(page, label: str) -> None:
@@ -102,6 +121,14 @@ def test_sign_in_browse_switch_language_sign_out(browser, tmp_path: Path) -> Non
         wide.get_by_text("Signed in as").wait_for()
         shot(wide, "desktop_06_account")
         wide.close()
+
+        # The system's dark mode is followed.
+        dark = open_app(browser, app.url, PHONE, color_scheme="dark")
+        dark.get_by_text("Your next appointment").wait_for(timeout=30_000)
+        shot(dark, "phone_12_home_dark")
+        assert pixel_brightness(dark, 200, 700) < 80  # a dark background
+        assert pixel_brightness(page, 200, 700) > 180  # the light page beside it
+        dark.close()
 
         nav(page, "Account")
         page.get_by_role("button", name="Français").click()

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
 
 from backend.actions import available_actions
 from backend.api.deps import CurrentClient, DbSession, IdPath, Now
 from backend.api.schemas import ActivityList, ActivityOut, FormOut, Me
 from backend.models import Activity
-from backend.services import projection
+from backend.services import feed, projection
 
 router = APIRouter(tags=["portal"])
 
@@ -35,6 +36,28 @@ def me(client: CurrentClient, db: DbSession) -> Me:
             "branding": projection.branding_doc(loaded.business_unit),
         }
     )
+
+
+class LanguageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Literal["en", "fr"]
+
+
+@router.put("/me/language", response_model=Me)
+def set_language(body: LanguageIn, client: CurrentClient, db: DbSession) -> Me:
+    """The client's own language: titles, dates and messages follow it.
+
+    The changed documents (profile, activity titles) arrive with the next sync.
+    """
+    loaded = projection.load_client(db, client.id)
+    assert loaded is not None  # the session was just resolved for this client
+    if loaded.preferred_language != body.language:
+        loaded.preferred_language = body.language
+        db.flush()
+        feed.refresh_client(db, loaded.id)
+    db.commit()
+    return me(loaded, db)
 
 
 @router.get("/activities", response_model=ActivityList)
