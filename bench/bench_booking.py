@@ -1,6 +1,7 @@
 """Benchmark of the booking API (prints figures, never asserts on time).
 
 Run:  .venv/bin/python bench/bench_booking.py [--quick] [--seed N]
+      .venv/bin/python bench/bench_booking.py --sizes   (slots API at every engine size)
 
 One run measures everything, so ratios are from the same run:
 
@@ -217,14 +218,19 @@ def _client_rows(
 
 
 def build_big_world(
-    directory: Path, techs: int, visits_per_day: int, bookers: int, rng: random.Random
+    directory: Path,
+    techs: int,
+    visits_per_day: int,
+    bookers: int,
+    rng: random.Random,
+    horizon: int = 14,
 ) -> World:
     """``techs`` technicians with up to ``visits_per_day`` chained visits per working day
-    of the 14-day horizon, and ``bookers`` clients each with one bookable activity."""
+    of the ``horizon``-day horizon, and ``bookers`` clients each with one bookable activity."""
     t0 = time.perf_counter()
     settings = make_settings(directory)
     app = create_app(settings, clock=lambda: NOW)
-    booking_settings = {"horizon_days": 14, "proposals": 6, "max_reschedules": 2}
+    booking_settings = {"horizon_days": horizon, "proposals": 6, "max_reschedules": 2}
     _, policy, travel = booking.policy_of(BusinessUnit(booking=booking_settings))
     geo = Geography("uniform", rng)
     db: Session = app.state.sessionmaker()
@@ -888,11 +894,77 @@ def race(
 # --------------------------------------------------------------------------- main
 
 
+# The engine benchmark's sizes (technicians, horizon days, visits per technician-day).
+SIZES = ((10, 7, 6), (50, 14, 8), (200, 14, 8), (1000, 28, 10))
+
+
+async def slots_by_size(world: World, calls: int, rng: random.Random) -> None:
+    """Warm ``GET /activities/{id}/slots`` beside the engine alone, same queries."""
+    app = world.app
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    picks = [rng.randrange(len(world.activity_ids)) for _ in range(calls + 1)]
+    http_ms: list[float] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
+        for n, i in enumerate(picks):
+            t0 = time.perf_counter()
+            r = await http.get(
+                f"/activities/{world.activity_ids[i]}/slots",
+                headers={"Authorization": f"Bearer {world.tokens[i]}"},
+            )
+            if r.status_code != 200:
+                raise RuntimeError(f"slots {r.status_code}: {r.text}")
+            if n:  # the first call builds the unit's index: reported by the full run
+                http_ms.append((time.perf_counter() - t0) * 1000)
+    engine_ms: list[float] = []
+    db: Session = app.state.sessionmaker()
+    try:
+        bu = db.get_one(BusinessUnit, world.bu_id)
+        _, policy, travel = booking.policy_of(bu)
+        index = app.state.schedule_cache.index_for(db, bu, horizon_days(NOW, policy, TZ), travel)
+        for i in picks[1:]:
+            request = booking.visit_request(db, db.get_one(Activity, world.activity_ids[i]), "book")
+            t0 = time.perf_counter()
+            index.propose(request, policy, NOW)
+            engine_ms.append((time.perf_counter() - t0) * 1000)
+        db.commit()
+    finally:
+        db.close()
+    print(f"  full API (in-process HTTP): {summary(http_ms)}")
+    print(f"  engine alone:               {summary(engine_ms)}")
+    print(
+        "  API overhead at p99: "
+        f"{percentile(http_ms, 0.99) - percentile(engine_ms, 0.99):+.2f} ms"
+    )
+
+
+def run_sizes(calls: int, rng: random.Random) -> None:
+    """The full API call at every engine benchmark size (slots only)."""
+    for techs, horizon, per_day in SIZES:
+        with tempfile.TemporaryDirectory(prefix="bench-booking-size-") as tmp:
+            world = build_big_world(Path(tmp), techs, per_day, calls, rng, horizon=horizon)
+            print(
+                f"\n== {techs}x{horizon}x{per_day}: {world.background_visits} visits, "
+                f"built in {world.build_s:.1f} s, {calls} random queries =="
+            )
+            asyncio.run(slots_by_size(world, calls, rng))
+            world.app.state.engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 technicians, fewer calls")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--sizes", action="store_true",
+        help="only the slots call at every engine benchmark size (10x7x6 ... 1000x28x10)",
+    )
     args = parser.parse_args(argv)
+    if args.sizes:
+        print(f"machine: {machine()}")
+        run_sizes(200, random.Random(args.seed))
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\npeak RSS: {own:.0f} MB")
+        return 0
     techs, bookers, slot_calls, bookings, attempts = (
         (50, 150, 60, 40, 200) if args.quick else (200, 600, 300, 250, 1000)
     )

@@ -180,8 +180,11 @@ class SignInView:
     # -- handlers (async: never block the shared loop) ----------------------
 
     async def _send_code(self, _e: ft.Event[ft.Control]) -> None:
+        # Cleared before the request, so it travels with the form: set after
+        # it, Flet's update at the end of this handler would wipe digits the
+        # person has already started typing.
+        self.code.value = ""
         if await self.state.request_code(self.identifier.value or ""):
-            self.code.value = ""
             self.start_countdown(self.control.page)
 
     async def _verify(self, _e: ft.Event[ft.Control]) -> None:
