@@ -26,13 +26,7 @@ import flet as ft
 
 from app.config import PERIODIC_ATTEMPTS, AppConfig
 from app.link_handoff import take_pending_link
-from app.state import (
-    ACTIVITIES,
-    BRANDING,
-    PROFILE,
-    AppState,
-    MemoryTokenStore,
-)
+from app.state import ACTIVITIES, BRANDING, PROFILE, AppState, MemoryTokenStore
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.store import Store

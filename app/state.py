@@ -512,16 +512,19 @@ class AppState:
     # -- logo ----------------------------------------------------------------
 
     @property
+    def _company(self) -> dict[str, Any]:
+        # Signed in, the session's branding; before, the portal's public one.
+        return (self.branding_doc if self.signed_in else self.public_branding) or {}
+
+    @property
     def company_name(self) -> str | None:
         """The company's name, signed in or not (None when not known)."""
-        brand = self.branding_doc if self.signed_in else self.public_branding
-        return (brand or {}).get("name")
+        return self._company.get("name")
 
     @property
     def company_color(self) -> str | None:
         """The company's primary colour (theme seed), signed in or not."""
-        brand = self.branding_doc if self.signed_in else self.public_branding
-        return (brand or {}).get("primary_color") or None
+        return self._company.get("primary_color") or None
 
     async def load_public_branding(self) -> None:
         """Fetch the company's name and logo for the sign-in screen.
