@@ -1,45 +1,176 @@
-"""Translations: English and French are complete, every key the app uses exists."""
+"""Translations: every catalog is complete, every key the app uses exists."""
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import re
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.i18n import MESSAGES, Translator, normalize_language, parse_utc
+import pytest
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
-# t("key") / tr.t("key") / state.tr.t("key") / Message("key"): literal keys in code.
-KEY_RE = re.compile(r"""\b(?:t|Message)\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
+from app.i18n import (
+    LANGUAGES,
+    LOCALES_DIR,
+    MESSAGES,
+    Translator,
+    load_catalogs,
+    normalize_language,
+    parse_utc,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = ROOT / "app"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Keys built at run time (f"status.{code}") cannot be extracted: listed here.
+DYNAMIC_KEYS = {
+    *(f"status.{s}" for s in ("to_schedule", "scheduled", "in_progress", "done", "cancelled")),
+    *(
+        f"step.{c}"
+        for c in (
+            "created",
+            "scheduled",
+            "technician_assigned",
+            "on_the_way",
+            "started",
+            "completed",
+            "cancelled",
+            "rescheduled",
+        )
+    ),
+    *(f"language.{lang}" for lang in LANGUAGES),
+}
 
 
-def test_english_and_french_have_the_same_keys() -> None:
-    assert set(MESSAGES["en"]) == set(MESSAGES["fr"])
+def missing_keys(catalogs: dict[str, dict[str, str]]) -> dict[str, set[str]]:
+    """Per language, the keys some other language has and this one lacks."""
+    every = set().union(*catalogs.values())
+    return {lang: every - set(table) for lang, table in catalogs.items() if every - set(table)}
+
+
+def placeholder_mismatches(catalogs: dict[str, dict[str, str]]) -> list[tuple[str, str]]:
+    """(language, key) pairs whose {placeholders} differ from the English text."""
+    english = catalogs["en"]
+    return [
+        (lang, key)
+        for lang, table in catalogs.items()
+        for key, text in table.items()
+        if key in english
+        and set(PLACEHOLDER.findall(text)) != set(PLACEHOLDER.findall(english[key]))
+    ]
+
+
+def literal_keys(node: ast.expr) -> list[str]:
+    """The string constants a key argument can evaluate to (``"a" if x else "b"`` gives both)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return literal_keys(node.body) + literal_keys(node.orelse)
+    return []  # built at run time: see DYNAMIC_KEYS
+
+
+def keys_used_in_app() -> dict[str, str]:
+    """Literal keys of ``t("…")``, ``tr.t("…")``, ``Message("…")`` calls in app/ (AST scan)."""
+    used: dict[str, str] = {}
+    for path in APP_DIR.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in ("t", "Message"):
+                for key in literal_keys(node.args[0]):
+                    used[key] = f"{path.relative_to(APP_DIR)}:{node.lineno}"
+    return used
+
+
+def test_the_key_scan_sees_conditional_keys() -> None:
+    tree = ast.parse('tr.t("a.b" if x else "c.d", n=1)')
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call))
+    assert literal_keys(call.args[0]) == ["a.b", "c.d"]
+
+
+def write_po(path: Path, entries: dict[str, str], *, fuzzy: set[str] = frozenset()) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = ['msgid ""', 'msgstr ""', '"Content-Type: text/plain; charset=utf-8\\n"', ""]
+    for key, text in entries.items():
+        if key in fuzzy:
+            body.append("#, fuzzy")
+        body += [f'msgid "{key}"', f'msgstr "{text}"', ""]
+    path.write_text("\n".join(body), encoding="utf-8")
+
+
+def test_the_catalogs_are_the_source_of_the_strings() -> None:
+    assert set(LANGUAGES) >= {"en", "fr"} and LANGUAGES[0] == "en"
+    assert load_catalogs(LOCALES_DIR) == MESSAGES
+    assert MESSAGES["fr"]["signin.title"] == "Connexion"
+    # No second copy of the strings in Python: the table is read, not written.
+    source = (APP_DIR / "i18n.py").read_text(encoding="utf-8")
+    assert '"signin.title"' not in source
+
+
+def test_every_language_has_every_key_and_no_empty_text() -> None:
+    assert not missing_keys(MESSAGES)
     for lang, table in MESSAGES.items():
-        empty = [k for k, v in table.items() if not v.strip()]
-        assert not empty, (lang, empty)
+        assert all(text.strip() for text in table.values()), lang
 
 
 def test_placeholders_match_between_languages() -> None:
-    for key, english in MESSAGES["en"].items():
-        names = set(re.findall(r"\{(\w+)\}", english))
-        assert names == set(re.findall(r"\{(\w+)\}", MESSAGES["fr"][key])), key
+    assert not placeholder_mismatches(MESSAGES)
 
 
-def test_every_key_used_in_the_app_exists() -> None:
-    used: dict[str, str] = {}
-    for path in APP_DIR.rglob("*.py"):
-        for key in KEY_RE.findall(path.read_text(encoding="utf-8")):
-            used[key] = str(path.relative_to(APP_DIR))
-    assert len(used) > 20  # the scan really finds the app's keys
-    missing = {k: where for k, where in used.items() if k not in MESSAGES["en"]}
-    assert not missing
+def test_the_checks_catch_a_missing_key_and_a_renamed_placeholder(tmp_path: Path) -> None:
+    write_po(tmp_path / "en/LC_MESSAGES/messages.po", {"a.b": "Hi {name}", "c.d": "Bye"})
+    write_po(tmp_path / "fr/LC_MESSAGES/messages.po", {"a.b": "Salut {nom}"})
+    broken = load_catalogs(tmp_path)
+    assert missing_keys(broken) == {"fr": {"c.d"}}
+    assert placeholder_mismatches(broken) == [("fr", "a.b")]
+
+
+def test_every_key_used_in_the_app_exists_in_every_language() -> None:
+    used = keys_used_in_app()
+    assert len(used) > 20  # the extraction really finds the app's keys
+    for lang, table in MESSAGES.items():
+        missing = {key: where for key, where in used.items() if key not in table}
+        assert not missing, (lang, missing)
+        assert set(table) >= DYNAMIC_KEYS, (lang, DYNAMIC_KEYS - set(table))
 
 
 def test_every_api_error_key_is_translated() -> None:
     source = (APP_DIR / "sync" / "api.py").read_text(encoding="utf-8")
     keys = set(re.findall(r'"(error\.[a-z_]+)"', source))
     assert keys and keys <= set(MESSAGES["en"])
+
+
+def test_a_third_language_is_a_file(tmp_path: Path) -> None:
+    english = {"nav.home": "Home", "nav.account": "Account"}
+    write_po(tmp_path / "en/LC_MESSAGES/messages.po", english)
+    write_po(
+        tmp_path / "de/LC_MESSAGES/messages.po",
+        {"nav.home": "Startseite", "nav.account": "Konto?"},
+        fuzzy={"nav.account"},
+    )
+    catalogs = load_catalogs(tmp_path)
+    assert catalogs["de"] == {"nav.home": "Startseite"}  # fuzzy = not reviewed: left out
+    assert set(catalogs) == {"en", "de"}
+
+
+def test_catalogs_ship_as_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["app"]
+    for path in LOCALES_DIR.rglob("*.po"):
+        relative = path.relative_to(APP_DIR).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+    assert any(dep.startswith("babel") for dep in config["project"]["dependencies"])
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_translator_reads_the_catalog(language: str) -> None:
+    tr = Translator(language)
+    assert tr.t("nav.home") == MESSAGES[language]["nav.home"]
 
 
 def test_switching_language_at_runtime() -> None:
@@ -84,8 +215,16 @@ def test_labels_for_statuses_and_steps() -> None:
     tr = Translator("fr")
     assert tr.status("in_progress") == "En cours"
     assert tr.status("weird") == "Inconnu"
-    for code in ("created", "scheduled", "technician_assigned", "on_the_way", "started",
-                 "completed", "cancelled", "rescheduled"):
+    for code in (
+        "created",
+        "scheduled",
+        "technician_assigned",
+        "on_the_way",
+        "started",
+        "completed",
+        "cancelled",
+        "rescheduled",
+    ):
         assert tr.step(code) != tr.step("nope"), code
 
 
