@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,21 @@ def _show_messages_in_console() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def app_data_dir(option: str | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """Where ``portal app`` keeps its data: ``--data-dir``, else ``PORTAL_DATA_DIR``.
+
+    None means the platform's per-user data folder (``app.sync.paths``). The
+    directory is created when given.
+    """
+    env = os.environ if env is None else env
+    chosen = option or env.get("PORTAL_DATA_DIR")
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     """Run the client app (embedded demo backend unless --server)."""
     from app.config import AppConfig
@@ -54,9 +69,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     from app.sync.api import PortalApi
 
     config = AppConfig(server_url=args.server)
-    if args.data_dir:
-        config.data_dir = Path(args.data_dir).expanduser().resolve()
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+    chosen_dir = app_data_dir(args.data_dir)
+    if chosen_dir is not None:
+        config.data_dir = chosen_dir
     if args.sync_interval:
         config.sync_interval = args.sync_interval
     web = args.web or not desktop_available()
@@ -82,7 +97,7 @@ def cmd_app(args: argparse.Namespace) -> int:
             return PortalApi.embedded(backend)
 
         _print_demo_hints(embedded)
-    print(f"Local data: {config.data_dir}")
+    print(f"Local data: {config.data_dir} (set PORTAL_DATA_DIR or --data-dir to move it)")
     if web:
         print(f"Web app: {url}  (Ctrl+C to stop)", flush=True)
     else:
@@ -129,13 +144,16 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
         # browser keeps the #token across this redirect.
         return RedirectResponse(f"{WEB_MOUNT}/login/link", status_code=307)
 
-    async def root_redirect(request: Any) -> RedirectResponse:
-        return RedirectResponse(f"{WEB_MOUNT}/", status_code=307)
+    async def to_web_app(request: Any) -> RedirectResponse:
+        # "/" and "/app" (no slash: a Mount only matches "/app/...") open the app.
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{WEB_MOUNT}/{query}", status_code=307)
 
     # flet_web's FastAPI runs the Flet session manager in its lifespan.
     outer = flet_fastapi.FastAPI(
         routes=[
-            Route("/", root_redirect),
+            Route("/", to_web_app),
+            Route(WEB_MOUNT, to_web_app),
             Route("/login/link", login_link),
             Mount(WEB_MOUNT, web_asgi_app(runtime)),
             Mount("/", backend),
@@ -148,23 +166,48 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
     return outer
 
 
+def served_base_url(host: str, port: int) -> str:
+    """The address ``portal serve`` answers on, as a browser on this machine reaches it.
+
+    A wildcard host (``0.0.0.0``, ``::``) listens everywhere, so loopback works.
+    """
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    return f"http://{host}:{port}"
+
+
+def serve_settings(host: str, port: int) -> Any:
+    """Settings from the environment; login links point at the served address by default.
+
+    ``PORTAL_PUBLIC_BASE_URL`` wins when set (a proxy, a public name).
+    """
+    from backend.core.config import Settings
+
+    settings = Settings()
+    if "public_base_url" not in settings.model_fields_set:
+        settings.public_base_url = served_base_url(host, port)
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend and the web client with uvicorn."""
     import uvicorn
 
-    from backend.core.config import Settings
-
-    settings = Settings()
+    settings = serve_settings(args.host, args.port)
     if args.demo:
         from backend.demo import seed_database
 
         summary = seed_database(settings.resolved_database_url())
-        print(f"Demo data: {summary.business_unit_name}; demo client "
-              f"{summary.example_client_email}")
+        print(
+            f"Demo data: {summary.business_unit_name}; demo client {summary.example_client_email}"
+        )
     _show_messages_in_console()
     app = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
     print(f"API:     http://{args.host}:{args.port}/  (docs at /docs)")
-    print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/", flush=True)
+    print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/")
+    print(f"Login links point to {settings.public_base_url} (PORTAL_PUBLIC_BASE_URL)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, ws="websockets-sansio")
     return 0
 
@@ -174,16 +217,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portal", description="Field-service client portal")
     sub = parser.add_subparsers(dest="command")
     app_cmd = sub.add_parser("app", help="run the client app (default)")
-    app_cmd.add_argument("--web", action="store_true", help="serve the web app on localhost")
+    app_cmd.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the web app on localhost (default without a display)",
+    )
     app_cmd.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
     app_cmd.add_argument("--server", help="backend URL (default: embedded demo backend)")
-    app_cmd.add_argument("--data-dir", help="where the app keeps its cache")
-    app_cmd.add_argument("--sync-interval", type=float, default=0.0,
-                         help="seconds between background syncs (default 60)")
-    serve = sub.add_parser("serve", help="run the backend and the web client")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--demo", action="store_true", help="load the demo data when empty")
+    app_cmd.add_argument(
+        "--data-dir",
+        help="where the app keeps its cache and the embedded database "
+        "(default: $PORTAL_DATA_DIR, else the per-user data folder)",
+    )
+    app_cmd.add_argument(
+        "--sync-interval",
+        type=float,
+        default=0.0,
+        help="seconds between background syncs (default: 60)",
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="run the backend and the web client",
+        description="Run the API (at /) and the web client (at /app/) in one process "
+        "with uvicorn. Settings come from PORTAL_* variables (see README).",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s; 0.0.0.0 for all)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo dataset when the database is empty (default: off)",
+    )
     sub.add_parser("demo", help="load the demo dataset (see portal demo --help)", add_help=False)
     sub.add_parser("scheduling", help="scheduling assistant tools", add_help=False)
     return parser

@@ -18,8 +18,9 @@ from fastapi import FastAPI
 
 from backend.api.main import create_app
 from backend.core.config import Settings
-from backend.demo import DemoSummary, seed_database
-from backend.services.auth import issue_permanent_link, link_url
+from backend.core.db import begin_write
+from backend.demo import DemoSummary, issue_demo_link, seed_database
+from backend.services.auth import link_url
 
 DB_FILE_NAME = "portal.db"
 
@@ -55,7 +56,8 @@ def start_embedded(
     """Create the backend on ``directory/portal.db``, seeding demo data when empty.
 
     A fresh permanent login link is issued for the demo client on each start
-    (links are stored hashed, so an old one cannot be shown again).
+    (links are stored hashed, so an old one cannot be shown again) and the
+    previous demo link is revoked: one live demo link, however many starts.
     ``log_messages`` makes the development outbox print one-time codes.
     """
     directory.mkdir(parents=True, exist_ok=True)
@@ -73,9 +75,8 @@ def start_embedded(
     token = url_text = None
     if summary.example_client_id is not None:
         with api.state.sessionmaker() as db:
-            token = issue_permanent_link(
-                db, settings, summary.example_client_id, datetime.now(UTC), "demo"
-            )
+            begin_write(db)  # revoke and issue in one write transaction
+            token = issue_demo_link(db, settings, summary.example_client_id, datetime.now(UTC))
             db.commit()
         url_text = link_url(settings, token)
     return EmbeddedBackend(

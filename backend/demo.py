@@ -33,10 +33,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import distinct, func, insert, select
+from sqlalchemy import MetaData, distinct, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backend.contacts import normalize_email, normalize_phone
+from backend.core.config import Settings
 from backend.core.db import make_engine, make_sessionmaker, upgrade
 from backend.domain import ActivityTypePortal, BookingSettings, FormSpec
 from backend.models import (
@@ -49,9 +52,11 @@ from backend.models import (
     Client,
     ClientContact,
     FormDefinition,
+    LoginLink,
     Site,
     Technician,
 )
+from backend.services.auth import issue_permanent_link
 from backend.services.feed import refresh_client
 
 TIMEZONE = "Europe/Paris"
@@ -127,45 +132,234 @@ class Place:
 # Real communes and arrondissements of the Lyon area with real street names;
 # coordinates are the neighbourhood centres, jittered by a few hundred metres.
 PLACES: tuple[Place, ...] = (
-    Place("Lyon", "69001", 45.7676, 4.8344, ("rue Sainte-Catherine", "rue des Capucins",
-          "rue d'Algérie", "rue Burdeau", "rue Royale", "quai Saint-Vincent"), 1.5),
-    Place("Lyon", "69002", 45.7540, 4.8270, ("rue Mercière", "rue Victor Hugo",
-          "rue Auguste Comte", "rue de Brest", "rue de la Charité", "quai Gailleton"), 1.5),
-    Place("Lyon", "69003", 45.7600, 4.8530, ("cours Lafayette", "rue Paul Bert",
-          "rue Garibaldi", "avenue Félix Faure", "rue Moncey", "rue de Créqui"), 2.0),
-    Place("Lyon", "69004", 45.7785, 4.8270, ("boulevard de la Croix-Rousse",
-          "Grande Rue de la Croix-Rousse", "rue d'Austerlitz", "rue Dumenge", "rue Hénon"), 1.2),
-    Place("Lyon", "69005", 45.7580, 4.8020, ("rue Saint-Jean", "montée du Chemin Neuf",
-          "rue de Trion", "avenue du Point du Jour", "rue des Farges"), 1.2),
-    Place("Lyon", "69006", 45.7700, 4.8520, ("boulevard des Belges", "cours Vitton",
-          "rue Duguesclin", "avenue Foch", "rue Vendôme", "rue Tronchet"), 1.5),
-    Place("Lyon", "69007", 45.7450, 4.8420, ("avenue Jean Jaurès", "rue de Marseille",
-          "Grande Rue de la Guillotière", "rue de Gerland", "rue Chevreul"), 1.8),
-    Place("Lyon", "69008", 45.7370, 4.8690, ("avenue des Frères Lumière", "route de Vienne",
-          "rue Professeur Beauvisage", "boulevard des États-Unis", "rue Marius Berliet"), 1.5),
-    Place("Lyon", "69009", 45.7745, 4.8060, ("rue Marietton", "Grande Rue de Vaise",
-          "rue de Bourgogne", "avenue Sidoine Apollinaire", "quai Arloing"), 1.2),
-    Place("Villeurbanne", "69100", 45.7719, 4.8902, ("cours Émile Zola",
-          "avenue Henri Barbusse", "rue Francis de Pressensé", "rue Léon Blum",
-          "cours Tolstoï"), 2.0),
-    Place("Vénissieux", "69200", 45.6973, 4.8856, ("avenue Marcel Houël",
-          "boulevard Ambroise Croizat", "rue Gambetta", "avenue Jules Guesde")),
-    Place("Caluire-et-Cuire", "69300", 45.7955, 4.8460, ("Grande Rue de Saint-Clair",
-          "chemin de Wette", "avenue Barthélemy Thimonnier", "montée des Forts")),
-    Place("Bron", "69500", 45.7386, 4.9130, ("avenue Franklin Roosevelt",
-          "avenue Pierre Brossolette", "avenue Camille Rousset", "rue Paul Pic")),
-    Place("Écully", "69130", 45.7745, 4.7770, ("avenue Guy de Collongue",
-          "chemin de la Sauvegarde", "rue Jean Rigaud"), 0.7),
-    Place("Oullins", "69600", 45.7145, 4.8075, ("Grande Rue", "rue Pierre Sémard",
-          "boulevard de l'Yzeron", "avenue Jean Jaurès"), 0.8),
-    Place("Saint-Priest", "69800", 45.6960, 4.9440, ("rue Henri Maréchal",
-          "boulevard Édouard Herriot", "rue Aristide Briand", "route de Lyon"), 0.8),
-    Place("Vaulx-en-Velin", "69120", 45.7780, 4.9210, ("avenue Gabriel Péri",
-          "rue Émile Zola", "avenue Georges Rougé", "rue de la République"), 0.8),
-    Place("Tassin-la-Demi-Lune", "69160", 45.7630, 4.7800, ("avenue Charles de Gaulle",
-          "avenue de la République", "chemin de la Raude"), 0.6),
-    Place("Sainte-Foy-lès-Lyon", "69110", 45.7335, 4.7960, ("avenue Maréchal Foch",
-          "chemin de Montray", "rue Commandant Charcot"), 0.6),
+    Place(
+        "Lyon",
+        "69001",
+        45.7676,
+        4.8344,
+        (
+            "rue Sainte-Catherine",
+            "rue des Capucins",
+            "rue d'Algérie",
+            "rue Burdeau",
+            "rue Royale",
+            "quai Saint-Vincent",
+        ),
+        1.5,
+    ),
+    Place(
+        "Lyon",
+        "69002",
+        45.7540,
+        4.8270,
+        (
+            "rue Mercière",
+            "rue Victor Hugo",
+            "rue Auguste Comte",
+            "rue de Brest",
+            "rue de la Charité",
+            "quai Gailleton",
+        ),
+        1.5,
+    ),
+    Place(
+        "Lyon",
+        "69003",
+        45.7600,
+        4.8530,
+        (
+            "cours Lafayette",
+            "rue Paul Bert",
+            "rue Garibaldi",
+            "avenue Félix Faure",
+            "rue Moncey",
+            "rue de Créqui",
+        ),
+        2.0,
+    ),
+    Place(
+        "Lyon",
+        "69004",
+        45.7785,
+        4.8270,
+        (
+            "boulevard de la Croix-Rousse",
+            "Grande Rue de la Croix-Rousse",
+            "rue d'Austerlitz",
+            "rue Dumenge",
+            "rue Hénon",
+        ),
+        1.2,
+    ),
+    Place(
+        "Lyon",
+        "69005",
+        45.7580,
+        4.8020,
+        (
+            "rue Saint-Jean",
+            "montée du Chemin Neuf",
+            "rue de Trion",
+            "avenue du Point du Jour",
+            "rue des Farges",
+        ),
+        1.2,
+    ),
+    Place(
+        "Lyon",
+        "69006",
+        45.7700,
+        4.8520,
+        (
+            "boulevard des Belges",
+            "cours Vitton",
+            "rue Duguesclin",
+            "avenue Foch",
+            "rue Vendôme",
+            "rue Tronchet",
+        ),
+        1.5,
+    ),
+    Place(
+        "Lyon",
+        "69007",
+        45.7450,
+        4.8420,
+        (
+            "avenue Jean Jaurès",
+            "rue de Marseille",
+            "Grande Rue de la Guillotière",
+            "rue de Gerland",
+            "rue Chevreul",
+        ),
+        1.8,
+    ),
+    Place(
+        "Lyon",
+        "69008",
+        45.7370,
+        4.8690,
+        (
+            "avenue des Frères Lumière",
+            "route de Vienne",
+            "rue Professeur Beauvisage",
+            "boulevard des États-Unis",
+            "rue Marius Berliet",
+        ),
+        1.5,
+    ),
+    Place(
+        "Lyon",
+        "69009",
+        45.7745,
+        4.8060,
+        (
+            "rue Marietton",
+            "Grande Rue de Vaise",
+            "rue de Bourgogne",
+            "avenue Sidoine Apollinaire",
+            "quai Arloing",
+        ),
+        1.2,
+    ),
+    Place(
+        "Villeurbanne",
+        "69100",
+        45.7719,
+        4.8902,
+        (
+            "cours Émile Zola",
+            "avenue Henri Barbusse",
+            "rue Francis de Pressensé",
+            "rue Léon Blum",
+            "cours Tolstoï",
+        ),
+        2.0,
+    ),
+    Place(
+        "Vénissieux",
+        "69200",
+        45.6973,
+        4.8856,
+        (
+            "avenue Marcel Houël",
+            "boulevard Ambroise Croizat",
+            "rue Gambetta",
+            "avenue Jules Guesde",
+        ),
+    ),
+    Place(
+        "Caluire-et-Cuire",
+        "69300",
+        45.7955,
+        4.8460,
+        (
+            "Grande Rue de Saint-Clair",
+            "chemin de Wette",
+            "avenue Barthélemy Thimonnier",
+            "montée des Forts",
+        ),
+    ),
+    Place(
+        "Bron",
+        "69500",
+        45.7386,
+        4.9130,
+        (
+            "avenue Franklin Roosevelt",
+            "avenue Pierre Brossolette",
+            "avenue Camille Rousset",
+            "rue Paul Pic",
+        ),
+    ),
+    Place(
+        "Écully",
+        "69130",
+        45.7745,
+        4.7770,
+        ("avenue Guy de Collongue", "chemin de la Sauvegarde", "rue Jean Rigaud"),
+        0.7,
+    ),
+    Place(
+        "Oullins",
+        "69600",
+        45.7145,
+        4.8075,
+        ("Grande Rue", "rue Pierre Sémard", "boulevard de l'Yzeron", "avenue Jean Jaurès"),
+        0.8,
+    ),
+    Place(
+        "Saint-Priest",
+        "69800",
+        45.6960,
+        4.9440,
+        ("rue Henri Maréchal", "boulevard Édouard Herriot", "rue Aristide Briand", "route de Lyon"),
+        0.8,
+    ),
+    Place(
+        "Vaulx-en-Velin",
+        "69120",
+        45.7780,
+        4.9210,
+        ("avenue Gabriel Péri", "rue Émile Zola", "avenue Georges Rougé", "rue de la République"),
+        0.8,
+    ),
+    Place(
+        "Tassin-la-Demi-Lune",
+        "69160",
+        45.7630,
+        4.7800,
+        ("avenue Charles de Gaulle", "avenue de la République", "chemin de la Raude"),
+        0.6,
+    ),
+    Place(
+        "Sainte-Foy-lès-Lyon",
+        "69110",
+        45.7335,
+        4.7960,
+        ("avenue Maréchal Foch", "chemin de Montray", "rue Commandant Charcot"),
+        0.6,
+    ),
 )
 
 # Technicians' home bases: real neighbourhood centres around Lyon.
@@ -184,40 +378,207 @@ HOME_BASES: tuple[tuple[str, float, float], ...] = (
 )
 
 FIRST_NAMES_F = (
-    "Camille", "Léa", "Manon", "Chloé", "Inès", "Sarah", "Julie", "Émilie", "Claire", "Anne",
-    "Sophie", "Nathalie", "Isabelle", "Céline", "Aurélie", "Laura", "Pauline", "Mathilde",
-    "Élodie", "Margaux", "Juliette", "Hélène", "Valérie", "Sandrine", "Lucie", "Océane",
+    "Camille",
+    "Léa",
+    "Manon",
+    "Chloé",
+    "Inès",
+    "Sarah",
+    "Julie",
+    "Émilie",
+    "Claire",
+    "Anne",
+    "Sophie",
+    "Nathalie",
+    "Isabelle",
+    "Céline",
+    "Aurélie",
+    "Laura",
+    "Pauline",
+    "Mathilde",
+    "Élodie",
+    "Margaux",
+    "Juliette",
+    "Hélène",
+    "Valérie",
+    "Sandrine",
+    "Lucie",
+    "Océane",
 )
 FIRST_NAMES_M = (
-    "Julien", "Thomas", "Nicolas", "Maxime", "Antoine", "Hugo", "Lucas", "Théo", "Pierre",
-    "Alexandre", "Romain", "Mathieu", "Sébastien", "François", "Olivier", "Laurent", "Benoît",
-    "Jérôme", "Guillaume", "Damien", "Kévin", "Yannick", "Stéphane", "Éric", "Bruno", "Karim",
+    "Julien",
+    "Thomas",
+    "Nicolas",
+    "Maxime",
+    "Antoine",
+    "Hugo",
+    "Lucas",
+    "Théo",
+    "Pierre",
+    "Alexandre",
+    "Romain",
+    "Mathieu",
+    "Sébastien",
+    "François",
+    "Olivier",
+    "Laurent",
+    "Benoît",
+    "Jérôme",
+    "Guillaume",
+    "Damien",
+    "Kévin",
+    "Yannick",
+    "Stéphane",
+    "Éric",
+    "Bruno",
+    "Karim",
 )
 LAST_NAMES = (
-    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau",
-    "Laurent", "Simon", "Michel", "Lefebvre", "Leroy", "Roux", "David", "Bertrand", "Morel",
-    "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine", "Rousseau", "Vincent",
-    "Muller", "Lefèvre", "Faure", "André", "Mercier", "Blanc", "Guérin", "Boyer", "Garnier",
-    "Chevalier", "François", "Legrand", "Gauthier", "Garcia", "Perrin", "Robin", "Clément",
-    "Morin", "Nicolas", "Henry", "Roussel", "Mathieu", "Gautier", "Masson", "Marchand", "Duval",
-    "Denis", "Dumont", "Lemaire", "Noël", "Meyer", "Dufour", "Meunier", "Brun", "Blanchard",
-    "Giraud", "Joly", "Rivière", "Lucas", "Brunet", "Gaillard", "Barbier", "Arnaud", "Roche",
-    "Renard", "Colin", "Vidal", "Caron", "Picard", "Fabre", "Aubert", "Lemoine", "Renaud",
-    "Dumas", "Lacroix", "Bourgeois", "Benoît", "Rey", "Guillot", "Berger", "Moulin", "Perret",
-    "Bouvier", "Chauvin", "Besson", "Ferrand", "Bonnard", "Chapuis", "Cholet", "Brunel",
+    "Martin",
+    "Bernard",
+    "Thomas",
+    "Petit",
+    "Robert",
+    "Richard",
+    "Durand",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Lefebvre",
+    "Leroy",
+    "Roux",
+    "David",
+    "Bertrand",
+    "Morel",
+    "Fournier",
+    "Girard",
+    "Bonnet",
+    "Dupont",
+    "Lambert",
+    "Fontaine",
+    "Rousseau",
+    "Vincent",
+    "Muller",
+    "Lefèvre",
+    "Faure",
+    "André",
+    "Mercier",
+    "Blanc",
+    "Guérin",
+    "Boyer",
+    "Garnier",
+    "Chevalier",
+    "François",
+    "Legrand",
+    "Gauthier",
+    "Garcia",
+    "Perrin",
+    "Robin",
+    "Clément",
+    "Morin",
+    "Nicolas",
+    "Henry",
+    "Roussel",
+    "Mathieu",
+    "Gautier",
+    "Masson",
+    "Marchand",
+    "Duval",
+    "Denis",
+    "Dumont",
+    "Lemaire",
+    "Noël",
+    "Meyer",
+    "Dufour",
+    "Meunier",
+    "Brun",
+    "Blanchard",
+    "Giraud",
+    "Joly",
+    "Rivière",
+    "Lucas",
+    "Brunet",
+    "Gaillard",
+    "Barbier",
+    "Arnaud",
+    "Roche",
+    "Renard",
+    "Colin",
+    "Vidal",
+    "Caron",
+    "Picard",
+    "Fabre",
+    "Aubert",
+    "Lemoine",
+    "Renaud",
+    "Dumas",
+    "Lacroix",
+    "Bourgeois",
+    "Benoît",
+    "Rey",
+    "Guillot",
+    "Berger",
+    "Moulin",
+    "Perret",
+    "Bouvier",
+    "Chauvin",
+    "Besson",
+    "Ferrand",
+    "Bonnard",
+    "Chapuis",
+    "Cholet",
+    "Brunel",
 )
 ENGLISH_FIRST_NAMES = (
-    "James", "Emily", "Oliver", "Charlotte", "Jack", "Sophie", "Harry", "Amelia", "George",
-    "Grace", "Daniel", "Hannah", "Michael", "Emma", "David", "Laura",
+    "James",
+    "Emily",
+    "Oliver",
+    "Charlotte",
+    "Jack",
+    "Sophie",
+    "Harry",
+    "Amelia",
+    "George",
+    "Grace",
+    "Daniel",
+    "Hannah",
+    "Michael",
+    "Emma",
+    "David",
+    "Laura",
 )
 ENGLISH_LAST_NAMES = (
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Evans",
-    "Clarke", "Walker", "Wright", "Robinson", "Thompson", "Hughes", "Edwards",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Evans",
+    "Clarke",
+    "Walker",
+    "Wright",
+    "Robinson",
+    "Thompson",
+    "Hughes",
+    "Edwards",
 )
 COMPANY_PATTERNS = (
-    "Boulangerie {ln}", "Pharmacie {ln}", "Cabinet dentaire {ln}", "Garage {ln}",
-    "Boucherie {ln}", "Restaurant Chez {fn}", "Hôtel {ln}", "SCI {ln} Frères",
-    "Fromagerie {ln}", "Cabinet d'avocats {ln} & Associés", "Salon de coiffure {fn}",
+    "Boulangerie {ln}",
+    "Pharmacie {ln}",
+    "Cabinet dentaire {ln}",
+    "Garage {ln}",
+    "Boucherie {ln}",
+    "Restaurant Chez {fn}",
+    "Hôtel {ln}",
+    "SCI {ln} Frères",
+    "Fromagerie {ln}",
+    "Cabinet d'avocats {ln} & Associés",
+    "Salon de coiffure {fn}",
     "Crèche Les Petits {ln}",
 )
 EMAIL_DOMAINS_FR = ("example.fr", "example.fr", "example.com", "example.org")
@@ -279,14 +640,25 @@ FORMS: dict[str, dict[str, Any]] = {
     "access": {
         "name": "Informations d'accès",
         "fields": [
-            {"key": "intro", "type": "display_text",
-             "label": "Aidez notre technicien à accéder facilement à votre logement."},
-            {"key": "presence", "type": "choice", "label": "Qui sera présent ?", "required": True,
-             "choices": ["Moi-même", "Un voisin ou le gardien", "Clé en boîte à clé"]},
+            {
+                "key": "intro",
+                "type": "display_text",
+                "label": "Aidez notre technicien à accéder facilement à votre logement.",
+            },
+            {
+                "key": "presence",
+                "type": "choice",
+                "label": "Qui sera présent ?",
+                "required": True,
+                "choices": ["Moi-même", "Un voisin ou le gardien", "Clé en boîte à clé"],
+            },
             {"key": "door_code", "type": "text", "label": "Code d'entrée de l'immeuble"},
             {"key": "floor", "type": "number", "label": "Étage", "min": -2, "max": 40},
-            {"key": "parking", "type": "yes_no", "label": "Une place de stationnement est-elle "
-             "disponible ?"},
+            {
+                "key": "parking",
+                "type": "yes_no",
+                "label": "Une place de stationnement est-elle disponible ?",
+            },
             {"key": "pets", "type": "yes_no", "label": "Avez-vous des animaux ?"},
             {"key": "notes", "type": "textarea", "label": "Autres informations utiles"},
         ],
@@ -294,22 +666,36 @@ FORMS: dict[str, dict[str, Any]] = {
     "problem": {
         "name": "Photo du problème",
         "fields": [
-            {"key": "intro", "type": "display_text",
-             "label": "Une photo permet au technicien d'apporter les bonnes pièces."},
+            {
+                "key": "intro",
+                "type": "display_text",
+                "label": "Une photo permet au technicien d'apporter les bonnes pièces.",
+            },
             {"key": "photo", "type": "photo", "label": "Photo du problème", "required": True},
-            {"key": "description", "type": "textarea", "label": "Décrivez le problème",
-             "required": True},
+            {
+                "key": "description",
+                "type": "textarea",
+                "label": "Décrivez le problème",
+                "required": True,
+            },
             {"key": "since", "type": "date", "label": "Depuis quand ?"},
             {"key": "water_cut", "type": "yes_no", "label": "Avez-vous coupé l'arrivée d'eau ?"},
-            {"key": "urgency", "type": "choice", "label": "Urgence",
-             "choices": ["Peut attendre", "Gênant", "Urgent (fuite active)"]},
+            {
+                "key": "urgency",
+                "type": "choice",
+                "label": "Urgence",
+                "choices": ["Peut attendre", "Gênant", "Urgent (fuite active)"],
+            },
         ],
     },
     "quote": {
         "name": "Signature du devis",
         "fields": [
-            {"key": "intro", "type": "display_text",
-             "label": "Merci de relire le devis joint puis de le signer pour accord."},
+            {
+                "key": "intro",
+                "type": "display_text",
+                "label": "Merci de relire le devis joint puis de le signer pour accord.",
+            },
             {"key": "accept", "type": "yes_no", "label": "J'accepte le devis", "required": True},
             {"key": "signer", "type": "text", "label": "Nom du signataire", "required": True},
             {"key": "signed_on", "type": "date", "label": "Date", "required": True},
@@ -322,115 +708,234 @@ FORMS: dict[str, dict[str, Any]] = {
             {"key": "overall", "type": "rating", "label": "Note globale", "required": True},
             {"key": "punctuality", "type": "rating", "label": "Ponctualité du technicien"},
             {"key": "clean", "type": "yes_no", "label": "Le chantier a-t-il été laissé propre ?"},
-            {"key": "recommend", "type": "number", "label": "Nous recommanderiez-vous ? (0 à 10)",
-             "min": 0, "max": 10},
+            {
+                "key": "recommend",
+                "type": "number",
+                "label": "Nous recommanderiez-vous ? (0 à 10)",
+                "min": 0,
+                "max": 10,
+            },
             {"key": "comment", "type": "textarea", "label": "Commentaire"},
         ],
     },
     "heat_pump_prep": {
         "name": "Préparation de l'installation",
         "fields": [
-            {"key": "housing", "type": "choice", "label": "Type de logement", "required": True,
-             "choices": ["Maison", "Appartement", "Local professionnel"]},
-            {"key": "surface", "type": "number", "label": "Surface chauffée (m²)", "min": 10,
-             "max": 1000},
-            {"key": "current_heating", "type": "choice", "label": "Chauffage actuel",
-             "choices": ["Chaudière gaz", "Chaudière fioul", "Radiateurs électriques", "Autre"]},
+            {
+                "key": "housing",
+                "type": "choice",
+                "label": "Type de logement",
+                "required": True,
+                "choices": ["Maison", "Appartement", "Local professionnel"],
+            },
+            {
+                "key": "surface",
+                "type": "number",
+                "label": "Surface chauffée (m²)",
+                "min": 10,
+                "max": 1000,
+            },
+            {
+                "key": "current_heating",
+                "type": "choice",
+                "label": "Chauffage actuel",
+                "choices": ["Chaudière gaz", "Chaudière fioul", "Radiateurs électriques", "Autre"],
+            },
             {"key": "earliest_date", "type": "date", "label": "Date de début souhaitée"},
             {"key": "arrival_time", "type": "time", "label": "Heure d'arrivée au plus tôt"},
-            {"key": "outdoor_photo", "type": "photo",
-             "label": "Photo de l'emplacement de l'unité extérieure"},
+            {
+                "key": "outdoor_photo",
+                "type": "photo",
+                "label": "Photo de l'emplacement de l'unité extérieure",
+            },
         ],
     },
 }
 
 _BEFORE_24H = {"timing": "before_visit", "min_hours_before": 24}
+# Clients may ask for these types from the portal ("New request").
+_REQUEST = {"key": "request", "kind": "request", "label": "Demander une intervention"}
 
 # Activity types; ``form`` in an action refers to FORMS by key.
 ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
     {
-        "name": "Entretien chaudière", "duration": 60, "skills": ["boiler"], "weight": 4.0,
-        "portal_shown": True, "title_template": "{type.name} – {site.city}",
+        "name": "Entretien chaudière",
+        "duration": 60,
+        "skills": ["boiler"],
+        "weight": 4.0,
+        "portal_shown": True,
+        "title_template": "{type.name} – {site.city}",
         "actions": [
-            {"key": "book", "kind": "book", "label": "Prendre rendez-vous",
-             "conditions": {"statuses": ["to_schedule"]}},
-            {"key": "reschedule", "kind": "reschedule", "label": "Changer de créneau",
-             "conditions": {"statuses": ["scheduled"], **_BEFORE_24H}},
-            {"key": "cancel", "kind": "cancel", "label": "Annuler le rendez-vous",
-             "notify_planning": True,
-             "conditions": {"statuses": ["scheduled", "to_schedule"], **_BEFORE_24H}},
-            {"key": "access_info", "kind": "fill_form", "label": "Informations d'accès",
-             "form": "access", "conditions": {"statuses": ["scheduled"],
-                                              "timing": "before_visit"}},
+            _REQUEST,
+            {
+                "key": "book",
+                "kind": "book",
+                "label": "Prendre rendez-vous",
+                "conditions": {"statuses": ["to_schedule"]},
+            },
+            {
+                "key": "reschedule",
+                "kind": "reschedule",
+                "label": "Changer de créneau",
+                "conditions": {"statuses": ["scheduled"], **_BEFORE_24H},
+            },
+            {
+                "key": "cancel",
+                "kind": "cancel",
+                "label": "Annuler le rendez-vous",
+                "notify_planning": True,
+                "conditions": {"statuses": ["scheduled", "to_schedule"], **_BEFORE_24H},
+            },
+            {
+                "key": "access_info",
+                "kind": "fill_form",
+                "label": "Informations d'accès",
+                "form": "access",
+                "conditions": {"statuses": ["scheduled"], "timing": "before_visit"},
+            },
         ],
     },
     {
-        "name": "Dépannage", "duration": 90, "skills": ["plumbing"], "weight": 3.0,
-        "portal_shown": True, "title_template": "{type.name} {activity.date} – {site.label}",
+        "name": "Dépannage",
+        "duration": 90,
+        "skills": ["plumbing"],
+        "weight": 3.0,
+        "portal_shown": True,
+        "title_template": "{type.name} {activity.date} – {site.label}",
         "actions": [
+            _REQUEST,
             # Before the visit = while not yet started; a repair waiting for a date
             # has no scheduled start, so timing stays "any".
-            {"key": "problem_photo", "kind": "fill_form", "label": "Envoyer une photo du problème",
-             "form": "problem", "notify_planning": True,
-             "conditions": {"statuses": ["to_schedule", "scheduled"]}},
-            {"key": "book", "kind": "book", "label": "Prendre rendez-vous",
-             "conditions": {"statuses": ["to_schedule"]}},
-            {"key": "sign_quote", "kind": "validate_document", "label": "Signer le devis",
-             "form": "quote", "notify_planning": True,
-             "conditions": {"statuses": ["in_progress", "scheduled"]}},
-            {"key": "survey", "kind": "survey", "label": "Donner votre avis", "form": "survey",
-             "conditions": {"statuses": ["done"], "timing": "after_visit"}},
+            {
+                "key": "problem_photo",
+                "kind": "fill_form",
+                "label": "Envoyer une photo du problème",
+                "form": "problem",
+                "notify_planning": True,
+                "conditions": {"statuses": ["to_schedule", "scheduled"]},
+            },
+            {
+                "key": "book",
+                "kind": "book",
+                "label": "Prendre rendez-vous",
+                "conditions": {"statuses": ["to_schedule"]},
+            },
+            {
+                "key": "sign_quote",
+                "kind": "validate_document",
+                "label": "Signer le devis",
+                "form": "quote",
+                "notify_planning": True,
+                "conditions": {"statuses": ["in_progress", "scheduled"]},
+            },
+            {
+                "key": "survey",
+                "kind": "survey",
+                "label": "Donner votre avis",
+                "form": "survey",
+                "conditions": {"statuses": ["done"], "timing": "after_visit"},
+            },
         ],
     },
     {
-        "name": "Installation pompe à chaleur", "duration": 240, "skills": ["heat_pump"],
-        "weight": 1.0, "portal_shown": True,
+        "name": "Installation pompe à chaleur",
+        "duration": 240,
+        "skills": ["heat_pump"],
+        "weight": 1.0,
+        "portal_shown": True,
         "title_template": "{type.name} ({site.postal_code} {site.city})",
         "actions": [
-            {"key": "prepare", "kind": "fill_form", "label": "Préparer l'installation",
-             "form": "heat_pump_prep", "conditions": {"statuses": ["to_schedule", "scheduled"]}},
-            {"key": "sign_quote", "kind": "validate_document", "label": "Signer le devis",
-             "form": "quote", "notify_planning": True,
-             "conditions": {"statuses": ["to_schedule", "scheduled"]}},
-            {"key": "survey", "kind": "survey", "label": "Donner votre avis", "form": "survey",
-             "conditions": {"statuses": ["done"], "timing": "after_visit"}},
+            _REQUEST,
+            {
+                "key": "prepare",
+                "kind": "fill_form",
+                "label": "Préparer l'installation",
+                "form": "heat_pump_prep",
+                "conditions": {"statuses": ["to_schedule", "scheduled"]},
+            },
+            {
+                "key": "sign_quote",
+                "kind": "validate_document",
+                "label": "Signer le devis",
+                "form": "quote",
+                "notify_planning": True,
+                "conditions": {"statuses": ["to_schedule", "scheduled"]},
+            },
+            {
+                "key": "survey",
+                "kind": "survey",
+                "label": "Donner votre avis",
+                "form": "survey",
+                "conditions": {"statuses": ["done"], "timing": "after_visit"},
+            },
         ],
     },
     {
-        "name": "Entretien climatisation", "duration": 90, "skills": ["air_conditioning"],
-        "weight": 1.5, "portal_shown": True,
+        "name": "Entretien climatisation",
+        "duration": 90,
+        "skills": ["air_conditioning"],
+        "weight": 1.5,
+        "portal_shown": True,
         "title_template": "{type.name} – {activity.date} à {activity.time}",
         "actions": [
-            {"key": "book", "kind": "book", "label": "Prendre rendez-vous",
-             "conditions": {"statuses": ["to_schedule"]}},
-            {"key": "reschedule", "kind": "reschedule", "label": "Changer de créneau",
-             "conditions": {"statuses": ["scheduled"], **_BEFORE_24H}},
-            {"key": "survey", "kind": "survey", "label": "Donner votre avis", "form": "survey",
-             "conditions": {"statuses": ["done"], "timing": "after_visit"}},
+            {
+                "key": "book",
+                "kind": "book",
+                "label": "Prendre rendez-vous",
+                "conditions": {"statuses": ["to_schedule"]},
+            },
+            {
+                "key": "reschedule",
+                "kind": "reschedule",
+                "label": "Changer de créneau",
+                "conditions": {"statuses": ["scheduled"], **_BEFORE_24H},
+            },
+            {
+                "key": "survey",
+                "kind": "survey",
+                "label": "Donner votre avis",
+                "form": "survey",
+                "conditions": {"statuses": ["done"], "timing": "after_visit"},
+            },
         ],
     },
     {
         # Internal work the client never sees in the portal.
-        "name": "Contrôle interne", "duration": 45, "skills": ["gas"], "weight": 0.8,
-        "portal_shown": False, "title_template": "{type.name}", "actions": [],
+        "name": "Contrôle interne",
+        "duration": 45,
+        "skills": ["gas"],
+        "weight": 0.8,
+        "portal_shown": False,
+        "title_template": "{type.name}",
+        "actions": [],
     },
 )
 
 DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "Entretien chaudière": tuple(
         f"Entretien annuel chaudière gaz {brand}"
-        for brand in ("Saunier Duval", "Frisquet", "De Dietrich", "Viessmann", "ELM Leblanc",
-                      "Chaffoteaux")
+        for brand in (
+            "Saunier Duval",
+            "Frisquet",
+            "De Dietrich",
+            "Viessmann",
+            "ELM Leblanc",
+            "Chaffoteaux",
+        )
     ),
     "Dépannage": (
-        "Fuite sous l'évier de la cuisine", "Chauffe-eau électrique en panne",
-        "WC qui coule en continu", "Radiateur froid dans la chambre",
-        "Pression de la chaudière qui chute", "Robinet de douche qui goutte",
+        "Fuite sous l'évier de la cuisine",
+        "Chauffe-eau électrique en panne",
+        "WC qui coule en continu",
+        "Radiateur froid dans la chambre",
+        "Pression de la chaudière qui chute",
+        "Robinet de douche qui goutte",
         "Canalisation bouchée dans la salle de bain",
     ),
     "Installation pompe à chaleur": tuple(
         f"Installation d'une pompe à chaleur air/eau {brand} {kw} kW"
-        for brand in ("Daikin", "Atlantic", "Mitsubishi Electric") for kw in (6, 8, 11)
+        for brand in ("Daikin", "Atlantic", "Mitsubishi Electric")
+        for kw in (6, 8, 11)
     ),
     "Entretien climatisation": (
         "Entretien annuel climatisation réversible (1 unité intérieure)",
@@ -438,31 +943,47 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
         "Nettoyage des filtres et contrôle de la charge en fluide",
     ),
     "Contrôle interne": (
-        "Contrôle qualité après intervention", "Vérification d'étanchéité du réseau gaz",
+        "Contrôle qualité après intervention",
+        "Vérification d'étanchéité du réseau gaz",
     ),
 }
 
 REPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Entretien chaudière": (
         "Entretien annuel réalisé, chaudière en bon état de fonctionnement.",
-        ("Nettoyage du corps de chauffe", "Contrôle de la combustion et mesure du CO",
-         "Vérification des organes de sécurité", "Remise de l'attestation d'entretien"),
+        (
+            "Nettoyage du corps de chauffe",
+            "Contrôle de la combustion et mesure du CO",
+            "Vérification des organes de sécurité",
+            "Remise de l'attestation d'entretien",
+        ),
     ),
     "Dépannage": (
         "Panne identifiée et réparée, installation remise en service.",
-        ("Recherche de la panne", "Remplacement du joint défectueux",
-         "Essais d'étanchéité", "Nettoyage de la zone d'intervention"),
+        (
+            "Recherche de la panne",
+            "Remplacement du joint défectueux",
+            "Essais d'étanchéité",
+            "Nettoyage de la zone d'intervention",
+        ),
     ),
     "Installation pompe à chaleur": (
         "Pompe à chaleur installée et mise en service, explication du fonctionnement "
         "donnée au client.",
-        ("Pose de l'unité extérieure", "Raccordement hydraulique et électrique",
-         "Mise en service et réglage de la loi d'eau", "Formation du client au thermostat"),
+        (
+            "Pose de l'unité extérieure",
+            "Raccordement hydraulique et électrique",
+            "Mise en service et réglage de la loi d'eau",
+            "Formation du client au thermostat",
+        ),
     ),
     "Entretien climatisation": (
         "Entretien de la climatisation effectué, performances conformes.",
-        ("Nettoyage des filtres et de l'échangeur", "Contrôle de la charge en fluide",
-         "Vérification des évacuations de condensats"),
+        (
+            "Nettoyage des filtres et de l'échangeur",
+            "Contrôle de la charge en fluide",
+            "Vérification des évacuations de condensats",
+        ),
     ),
     "Contrôle interne": (
         "Contrôle conforme.",
@@ -474,8 +995,10 @@ _IDLE_MINUTES = (0, 0, 0, 15, 30, 60, 90, 120, 180)
 _WINDOW_STARTS = tuple(BookingSettings().window_starts)
 
 CANCEL_NOTES = (
-    "Annulé à la demande du client", "Client absent, rendez-vous à reprendre",
-    "Annulé : pièce en rupture de stock", "Doublon avec une autre demande",
+    "Annulé à la demande du client",
+    "Client absent, rendez-vous à reprendre",
+    "Annulé : pièce en rupture de stock",
+    "Doublon avec une autre demande",
 )
 
 
@@ -483,7 +1006,7 @@ CANCEL_NOTES = (
 
 
 def _ascii_slug(text: str, sep: str = ".") -> str:
-    """"Éloïse Lefèvre" -> "eloise.lefevre": email-safe local parts."""
+    """ "Éloïse Lefèvre" -> "eloise.lefevre": email-safe local parts."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     parts = ["".join(ch for ch in word if ch.isalnum()) for word in folded.lower().split()]
     return sep.join(p for p in parts if p)
@@ -610,8 +1133,9 @@ def _insert_forms(db: Session, bu_id: int) -> dict[str, int]:
     next_id = _next_id(db, FormDefinition)
     for key, spec in FORMS.items():
         fields = FormSpec.model_validate({"fields": spec["fields"]}).model_dump()["fields"]
-        rows.append({"id": next_id, "business_unit_id": bu_id, "name": spec["name"],
-                     "fields": fields})
+        rows.append(
+            {"id": next_id, "business_unit_id": bu_id, "name": spec["name"], "fields": fields}
+        )
         ids[key] = next_id
         next_id += 1
     _bulk_insert(db, FormDefinition, rows)
@@ -630,14 +1154,22 @@ def _insert_activity_types(db: Session, bu_id: int, form_ids: dict[str, int]) ->
             actions.append(data)
         # Validated exactly as the staff API would before storing it.
         portal = ActivityTypePortal.model_validate(
-            {"portal_shown": spec["portal_shown"], "title_template": spec["title_template"],
-             "portal_actions": actions}
+            {
+                "portal_shown": spec["portal_shown"],
+                "title_template": spec["title_template"],
+                "portal_actions": actions,
+            }
         ).model_dump()
-        rows.append({
-            "id": next_id, "business_unit_id": bu_id, "name": spec["name"],
-            "default_duration_min": spec["duration"], "required_skills": list(spec["skills"]),
-            **portal,
-        })
+        rows.append(
+            {
+                "id": next_id,
+                "business_unit_id": bu_id,
+                "name": spec["name"],
+                "default_duration_min": spec["duration"],
+                "required_skills": list(spec["skills"]),
+                **portal,
+            }
+        )
         next_id += 1
     _bulk_insert(db, ActivityType, rows)
     return [row["id"] for row in rows]
@@ -678,11 +1210,18 @@ def _insert_technicians(
         first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
         hours = WORKING_PATTERNS[i % len(WORKING_PATTERNS)]
         techs.append(_Tech(tech_id + i, set(skills), lat, lon, hours, {}))
-        rows.append({
-            "id": tech_id + i, "business_unit_id": bu_id, "first_name": first,
-            "last_name": rng.choice(LAST_NAMES), "skills": skills, "home_latitude": lat,
-            "home_longitude": lon, "working_hours": hours,
-        })
+        rows.append(
+            {
+                "id": tech_id + i,
+                "business_unit_id": bu_id,
+                "first_name": first,
+                "last_name": rng.choice(LAST_NAMES),
+                "skills": skills,
+                "home_latitude": lat,
+                "home_longitude": lon,
+                "working_hours": hours,
+            }
+        )
     # Small teams must still cover every skill the activity types need.
     for j, skill in enumerate(SKILLS):
         if not any(skill in t.skills for t in techs):
@@ -708,17 +1247,26 @@ def _insert_technicians(
         for day, start, end, reason in sorted(spans):
             tech.absences.setdefault(day, []).append((start, end))
             prev = merged[-1] if merged else None
-            if prev and prev[2] == 1440 and start == 0 and prev[1] + timedelta(days=1) == day \
-                    and prev[3] == reason:
+            if (
+                prev
+                and prev[2] == 1440
+                and start == 0
+                and prev[1] + timedelta(days=1) == day
+                and prev[3] == reason
+            ):
                 prev[1], prev[2] = day, end
             else:
                 merged.append([day, day, end, reason, start])
         for first_day, last_day, end, reason, start in merged:
-            absence_rows.append({
-                "id": absence_id, "technician_id": tech.id,
-                "start": _local_to_utc(first_day, start), "end": _local_to_utc(last_day, end),
-                "reason": reason,
-            })
+            absence_rows.append(
+                {
+                    "id": absence_id,
+                    "technician_id": tech.id,
+                    "start": _local_to_utc(first_day, start),
+                    "end": _local_to_utc(last_day, end),
+                    "reason": reason,
+                }
+            )
             absence_id += 1
     _bulk_insert(db, Technician, rows)
     _bulk_insert(db, Absence, absence_rows)
@@ -754,8 +1302,10 @@ def _insert_clients(
 
     def unique_phone() -> str:
         while True:
-            raw = f"0{rng.choice('67')} {rng.randint(0, 99):02d} {rng.randint(0, 99):02d} " \
-                  f"{rng.randint(0, 99):02d} {rng.randint(0, 99):02d}"
+            raw = (
+                f"0{rng.choice('67')} {rng.randint(0, 99):02d} {rng.randint(0, 99):02d} "
+                f"{rng.randint(0, 99):02d} {rng.randint(0, 99):02d}"
+            )
             candidate = normalize_phone(raw)
             if candidate not in used_phones:
                 used_phones.add(candidate)
@@ -781,34 +1331,57 @@ def _insert_clients(
             local = _ascii_slug(f"{first} {last}")
         domains = EMAIL_DOMAINS_EN if english else EMAIL_DOMAINS_FR
         cid = client_id + i
-        clients.append({
-            "id": cid, "business_unit_id": bu_id, "name": name,
-            "portal_access": i not in disabled, "preferred_language": "en" if english else "fr",
-        })
+        clients.append(
+            {
+                "id": cid,
+                "business_unit_id": bu_id,
+                "name": name,
+                "portal_access": i not in disabled,
+                "preferred_language": "en" if english else "fr",
+            }
+        )
         # 1-2 contacts: both for most, otherwise an email or a phone alone.
         roll = rng.random()
-        kinds = ["email", "phone"] if i == 0 or roll < 0.6 else (
-            ["email"] if roll < 0.85 else ["phone"])
+        kinds = (
+            ["email", "phone"]
+            if i == 0 or roll < 0.6
+            else (["email"] if roll < 0.85 else ["phone"])
+        )
         for kind in kinds:
             value = unique_email(local, rng.choice(domains)) if kind == "email" else unique_phone()
-            label = ("Bureau" if company else "Personnel") if kind == "email" else (
-                "Standard" if company else "Mobile")
-            contacts.append({"id": contact_id, "client_id": cid, "kind": kind, "value": value,
-                             "label": label})
+            label = (
+                ("Bureau" if company else "Personnel")
+                if kind == "email"
+                else ("Standard" if company else "Mobile")
+            )
+            contacts.append(
+                {"id": contact_id, "client_id": cid, "kind": kind, "value": value, "label": label}
+            )
             contact_id += 1
         n_sites = 2 if i == 0 or rng.random() < TWO_SITES_SHARE else 1
-        labels = (("Magasin", "Entrepôt") if company else
-                  ("Home", "Holiday flat") if english else ("Domicile", "Appartement locatif"))
+        labels = (
+            ("Magasin", "Entrepôt")
+            if company
+            else ("Home", "Holiday flat")
+            if english
+            else ("Domicile", "Appartement locatif")
+        )
         for s in range(n_sites):
             place = PLACES[bisect_right(place_cum, rng.random() * place_cum[-1])]
             lat = round(place.latitude + rng.uniform(-0.006, 0.006), 6)
             lon = round(place.longitude + rng.uniform(-0.008, 0.008), 6)
-            site_rows.append({
-                "id": site_id, "client_id": cid, "label": labels[s],
-                "street": f"{rng.randint(1, 120)} {rng.choice(place.streets)}",
-                "postal_code": place.postal_code, "city": place.city,
-                "latitude": lat, "longitude": lon,
-            })
+            site_rows.append(
+                {
+                    "id": site_id,
+                    "client_id": cid,
+                    "label": labels[s],
+                    "street": f"{rng.randint(1, 120)} {rng.choice(place.streets)}",
+                    "postal_code": place.postal_code,
+                    "city": place.city,
+                    "latitude": lat,
+                    "longitude": lon,
+                }
+            )
             sites.append(_SiteRef(site_id, i, cid, lat, lon))
             site_id += 1
     _bulk_insert(db, Client, clients)
@@ -873,21 +1446,31 @@ class _Packer:
             if not start <= now_min < end:
                 continue
             site = self.pick_site()
-            to_site = self.travel.minutes(tech.latitude, tech.longitude, site.latitude,
-                                          site.longitude)
+            to_site = self.travel.minutes(
+                tech.latitude, tech.longitude, site.latitude, site.longitude
+            )
             begin = max(_ceil_to(start + to_site, 15), (now_min // 15) * 15 - 15)
             if begin > now_min:
                 return None
-            back = self.travel.minutes(site.latitude, site.longitude, tech.latitude,
-                                       tech.longitude)
-            fitting = [i for i in eligible
-                       if now_min < begin + self.durations[i] and
-                       begin + self.durations[i] + back <= end]
+            back = self.travel.minutes(site.latitude, site.longitude, tech.latitude, tech.longitude)
+            fitting = [
+                i
+                for i in eligible
+                if now_min < begin + self.durations[i] and begin + self.durations[i] + back <= end
+            ]
             if not fitting:
                 return None
             type_index = self.pick_type(fitting)
-            return _Visit(tech_index, day, begin, self.durations[type_index], type_index, site,
-                          to_site, anchored=True)
+            return _Visit(
+                tech_index,
+                day,
+                begin,
+                self.durations[type_index],
+                type_index,
+                site,
+                to_site,
+                anchored=True,
+            )
         return None
 
     def pack(
@@ -919,8 +1502,9 @@ class _Packer:
                 site = self.pick_site()
                 type_index = self.pick_type(eligible)
                 to_site = self.travel.minutes(lat, lon, site.latitude, site.longitude)
-                back = self.travel.minutes(site.latitude, site.longitude, tech.latitude,
-                                           tech.longitude)
+                back = self.travel.minutes(
+                    site.latitude, site.longitude, tech.latitude, tech.longitude
+                )
                 # Some slack (office work, a slow job) spreads visits over the day
                 # instead of always starting at opening time; dropped when tight.
                 idle = self.rng.choice(_IDLE_MINUTES)
@@ -931,12 +1515,17 @@ class _Packer:
                     type_index = shortest
                 finish = begin + self.durations[type_index]
                 if pending and start <= pending.start_min < end:
-                    to_fixed = self.travel.minutes(site.latitude, site.longitude,
-                                                   pending.site.latitude, pending.site.longitude)
+                    to_fixed = self.travel.minutes(
+                        site.latitude, site.longitude, pending.site.latitude, pending.site.longitude
+                    )
                     if finish + to_fixed > pending.start_min:
                         # No room before the visit under way: continue after it.
-                        pending.travel_min = max(pending.travel_min, self.travel.minutes(
-                            lat, lon, pending.site.latitude, pending.site.longitude))
+                        pending.travel_min = max(
+                            pending.travel_min,
+                            self.travel.minutes(
+                                lat, lon, pending.site.latitude, pending.site.longitude
+                            ),
+                        )
                         visits.append(pending)
                         lat, lon = pending.site.latitude, pending.site.longitude
                         free_at = pending.start_min + pending.duration
@@ -944,13 +1533,24 @@ class _Packer:
                         continue
                 elif finish + back > end:
                     break
-                visits.append(_Visit(tech_index, day, begin, self.durations[type_index],
-                                     type_index, site, to_site))
+                visits.append(
+                    _Visit(
+                        tech_index,
+                        day,
+                        begin,
+                        self.durations[type_index],
+                        type_index,
+                        site,
+                        to_site,
+                    )
+                )
                 count += 1
                 lat, lon, free_at = site.latitude, site.longitude, finish
             if pending and start <= pending.start_min < end:
-                pending.travel_min = max(pending.travel_min, self.travel.minutes(
-                    lat, lon, pending.site.latitude, pending.site.longitude))
+                pending.travel_min = max(
+                    pending.travel_min,
+                    self.travel.minutes(lat, lon, pending.site.latitude, pending.site.longitude),
+                )
                 visits.append(pending)
                 lat, lon = pending.site.latitude, pending.site.longitude
                 free_at = pending.start_min + pending.duration
@@ -996,12 +1596,15 @@ def _insert_activities(
 
     # Technicians mid-visit right now give today's in_progress activities.
     working_now = [
-        k for k, (t_index, day, free, _) in enumerate(tech_days)
+        k
+        for k, (t_index, day, free, _) in enumerate(tech_days)
         if day == today and any(s <= now_min < e for s, e in free)
     ]
-    anchored_days = set(
-        rng.sample(working_now, math.ceil(len(working_now) * IN_PROGRESS_TECH_SHARE))
-    ) if working_now and n_dated else set()
+    anchored_days = (
+        set(rng.sample(working_now, math.ceil(len(working_now) * IN_PROGRESS_TECH_SHARE)))
+        if working_now and n_dated
+        else set()
+    )
 
     visits: list[_Visit] = []
     cumulative = 0.0
@@ -1045,8 +1648,13 @@ def _insert_activities(
             type_index = rng.choices(eligible_types, weights=type_weights)[0]
         created = _office_time(now - timedelta(minutes=rng.randint(60, 25 * 24 * 60)), now)
         rows.append(_activity_row(rng, type_index, site, "to_schedule", created, None, None))
-        rows[-1]["_steps"] = [(created, "created", rng.choice(
-            ("Demande reçue par téléphone", "Demande faite sur le portail", "")))]
+        rows[-1]["_steps"] = [
+            (
+                created,
+                "created",
+                rng.choice(("Demande reçue par téléphone", "Demande faite sur le portail", "")),
+            )
+        ]
 
     # Ids follow creation order, as in a live system.
     rows.sort(key=lambda r: r["created_at"])
@@ -1116,8 +1724,7 @@ def _dated_activity(
     start = _local_to_utc(visit.day, visit.start_min)
     end = start + timedelta(minutes=visit.duration)
     ws_min = _window_start(visit.start_min)
-    times = (start, end, _local_to_utc(visit.day, ws_min),
-             _local_to_utc(visit.day, ws_min + 120))
+    times = (start, end, _local_to_utc(visit.day, ws_min), _local_to_utc(visit.day, ws_min + 120))
 
     if visit.anchored or start <= now < end:
         status = "in_progress"
@@ -1126,9 +1733,11 @@ def _dated_activity(
     else:
         status = "cancelled" if rng.random() < FUTURE_CANCELLED_SHARE else "scheduled"
 
-    created = min(start - timedelta(minutes=rng.randint(2 * 1440, 25 * 1440)),
-                  now - timedelta(minutes=rng.randint(60, 20 * 1440)),
-                  start - timedelta(minutes=visit.travel_min + 60))
+    created = min(
+        start - timedelta(minutes=rng.randint(2 * 1440, 25 * 1440)),
+        now - timedelta(minutes=rng.randint(60, 20 * 1440)),
+        start - timedelta(minutes=visit.travel_min + 60),
+    )
     # Office steps happen in office hours, before the technician leaves (and
     # never after now).
     office_limit = min(now, start - timedelta(minutes=visit.travel_min + 30))
@@ -1143,8 +1752,11 @@ def _dated_activity(
     )
     created = _office_time(created, office_limit)  # same squeeze: still first
     steps: list[tuple[datetime, str, str]] = [
-        (created, "created", rng.choice(("Demande reçue par téléphone",
-                                         "Demande faite sur le portail", ""))),
+        (
+            created,
+            "created",
+            rng.choice(("Demande reçue par téléphone", "Demande faite sur le portail", "")),
+        ),
         (marks[0], "scheduled", ""),
         (marks[1], "technician_assigned", ""),
     ]
@@ -1159,11 +1771,17 @@ def _dated_activity(
         steps.append((start, "started", ""))
     if status == "done":
         completed = min(now, end + timedelta(minutes=rng.randint(-5, 10)))
-        steps.append((max(completed, start + timedelta(minutes=1)), "completed",
-                      "Rapport d'intervention disponible"))
+        steps.append(
+            (
+                max(completed, start + timedelta(minutes=1)),
+                "completed",
+                "Rapport d'intervention disponible",
+            )
+        )
 
-    row = _activity_row(rng, visit.type_index, visit.site, status, created,
-                        techs[visit.tech_index].id, times)
+    row = _activity_row(
+        rng, visit.type_index, visit.site, status, created, techs[visit.tech_index].id, times
+    )
     row["reschedule_count"] = 1 if rescheduled else 0
     row["_steps"] = steps
     return row
@@ -1195,11 +1813,11 @@ def summarize(db: Session) -> DemoSummary:
         select(Client.id)
         .outerjoin(Activity, Activity.client_id == Client.id)
         .outerjoin(ActivityType, ActivityType.id == Activity.type_id)
-        .where(Client.portal_access.is_(True), Client.id.in_(has_email),
-               Client.id.in_(has_phone))
+        .where(Client.portal_access.is_(True), Client.id.in_(has_email), Client.id.in_(has_phone))
         .group_by(Client.id)
         .order_by(
-            func.count(distinct(Activity.status)).filter(ActivityType.portal_shown.is_(True))
+            func.count(distinct(Activity.status))
+            .filter(ActivityType.portal_shown.is_(True))
             .desc(),
             func.count(Activity.id).desc(),
             Client.id,
@@ -1210,7 +1828,8 @@ def summarize(db: Session) -> DemoSummary:
     if example_id is not None:
         contacts = db.execute(
             select(ClientContact.kind, ClientContact.value)
-            .where(ClientContact.client_id == example_id).order_by(ClientContact.id)
+            .where(ClientContact.client_id == example_id)
+            .order_by(ClientContact.id)
         ).all()
         email = next((v for k, v in contacts if k == "email"), None)
         phone = next((v for k, v in contacts if k == "phone"), None)
@@ -1229,8 +1848,10 @@ def summarize(db: Session) -> DemoSummary:
         activity_types=count(ActivityType),
         activities=count(Activity),
         steps=count(ActivityStep),
-        activities_by_status={s: int(by_status.get(s, 0)) for s in
-                              ("to_schedule", "scheduled", "in_progress", "done", "cancelled")},
+        activities_by_status={
+            s: int(by_status.get(s, 0))
+            for s in ("to_schedule", "scheduled", "in_progress", "done", "cancelled")
+        },
         example_client_id=example_id,
         example_client_email=email,
         example_client_phone=phone,
@@ -1265,42 +1886,153 @@ def seed_database(
 
 def _database_url(value: str | None) -> str:
     if not value:
-        from backend.core.config import Settings
-
         return Settings().resolved_database_url()
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``portal demo``: seed a database with the demo dataset and print its summary."""
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def prepare_target(url: str) -> None:
+    """Create the folder of a SQLite file (``var/`` on a fresh clone)."""
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def drop_everything(url: str) -> None:
+    """Drop every table at ``url`` (the Alembic version too), for ``--force``.
+
+    Tables are read from the database itself, not from the models, so tables
+    of an older schema go as well.
+    """
+    engine = make_engine(url)
+    try:
+        existing = MetaData()
+        existing.reflect(bind=engine)
+        existing.drop_all(bind=engine)
+    finally:
+        engine.dispose()
+
+
+DEMO_LINK_LABEL = "demo"
+
+
+def issue_demo_link(db: Session, settings: Settings, client_id: int, now: datetime) -> str:
+    """A permanent login link for the demo client, revoking the previous demo links.
+
+    Links are stored hashed, so an old one cannot be shown again: each start
+    of the embedded demo issues a new link, and the older ones die, so the
+    client keeps exactly one live demo link. The caller commits.
+    """
+    db.execute(
+        update(LoginLink)
+        .where(
+            LoginLink.client_id == client_id,
+            LoginLink.kind == "permanent",
+            LoginLink.label == DEMO_LINK_LABEL,
+            LoginLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return issue_permanent_link(db, settings, client_id, now, DEMO_LINK_LABEL)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``portal demo`` argument parser (every option says its default)."""
     defaults = DemoSize()
     parser = argparse.ArgumentParser(
-        prog="portal demo", description="Load the deterministic demo dataset."
+        prog="portal demo",
+        description="Load the deterministic demo dataset into a database. A database "
+        "that already holds data is left as it is unless --force is given.",
     )
-    parser.add_argument("--db", help="database URL or SQLite file path (default: settings)")
-    parser.add_argument("--technicians", type=int, default=defaults.technicians)
-    parser.add_argument("--clients", type=int, default=defaults.clients)
-    parser.add_argument("--activities", type=int, default=defaults.activities)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--db",
+        help="database URL or SQLite file path; missing folders are created "
+        "(default: PORTAL_DATABASE_URL, else $PORTAL_DATA_DIR/portal.db, else var/portal.db)",
+    )
+    parser.add_argument(
+        "--technicians",
+        type=int,
+        default=defaults.technicians,
+        help="technicians to create (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=defaults.clients,
+        help="clients to create (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--activities",
+        type=int,
+        default=defaults.activities,
+        help="activities to create (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="random seed: the same seed gives the same data (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="delete everything in the database first and generate anew "
+        "(default: keep an existing database untouched)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``portal demo``: seed a database with the demo dataset and print its summary."""
+    args = build_parser().parse_args(argv)
     size = DemoSize(args.technicians, args.clients, args.activities, args.seed)
+    url = _database_url(args.db)
     started = time_module.perf_counter()
     try:
-        summary = seed_database(_database_url(args.db), size)
+        prepare_target(url)
+        if args.force:
+            drop_everything(url)
+        summary = seed_database(url, size)
     except DemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (OSError, SQLAlchemyError) as exc:
+        # A path we cannot write, a server that does not answer: one line, no traceback.
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(
+            f"error: cannot use the database {make_url(url).render_as_string()}: {reason}",
+            file=sys.stderr,
+        )
+        return 1
     elapsed = time_module.perf_counter() - started
-    verb = "Created" if summary.created else "Already present"
-    print(f"{verb}: {summary.business_unit_name} (business unit {summary.business_unit_id})")
-    print(f"  technicians {summary.technicians}, clients {summary.clients}, "
-          f"sites {summary.sites}, contacts {summary.contacts}")
+    if summary.created:
+        print(f"Created: {summary.business_unit_name} (business unit {summary.business_unit_id})")
+    else:
+        print(
+            f"The database already holds data: nothing was changed "
+            f"(use --force to delete it and generate the demo anew).\n"
+            f"Already present: {summary.business_unit_name} "
+            f"(business unit {summary.business_unit_id})"
+        )
+    print(
+        f"  technicians {summary.technicians}, clients {summary.clients}, "
+        f"sites {summary.sites}, contacts {summary.contacts}"
+    )
     statuses = ", ".join(f"{k} {v}" for k, v in summary.activities_by_status.items())
     print(f"  activities {summary.activities} ({statuses}), steps {summary.steps}")
-    print(f"  example client {summary.example_client_id}: {summary.example_client_email} / "
-          f"{summary.example_client_phone}")
+    print(
+        f"  example client {summary.example_client_id}: {summary.example_client_email} / "
+        f"{summary.example_client_phone}"
+    )
     print(f"  client without portal access: {summary.disabled_client_id}")
     print(f"  done in {elapsed:.1f} s")
     return 0
