@@ -1,14 +1,48 @@
-"""Uniform JSON errors: 413 for oversize bodies, never a bare 500 page."""
+"""Uniform JSON errors: 413 for oversize bodies, 422 for bodies we cannot take, never a 500.
+
+- :class:`BodySizeLimit` answers 413 when a body is over the limit, whether it
+  says so up front (Content-Length) or only while it streams (chunked).
+- :class:`JsonBodyGuard` refuses, with a 422 naming the field, JSON that
+  Python's parser accepts but JSON does not allow (``NaN``, ``Infinity``,
+  ``1e400``), or that no handler could use (nested too deeply, a 5,000-digit
+  number, bytes that are not UTF-8).
+- :func:`install_error_handlers` makes every validation answer encodable and
+  turns anything unexpected into a logged, polite 500.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("portal")
+
+# No request body of this API nests deeper than a few levels (a form's field
+# options); far deeper input is an attack on the parsers and encoders after us.
+MAX_JSON_DEPTH = 64
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    An ``HTTPException`` because FastAPI turns any other error raised while it
+    reads a body into a 400; this one it lets through to its handler (413).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large_detail(max_bytes))
+
+
+def _too_large_detail(max_bytes: int) -> str:
+    return f"Request body too large (limit {max_bytes} bytes)."
 
 
 class BodySizeLimit:
@@ -35,6 +69,7 @@ class BodySizeLimit:
                     await self._too_large(send)
                     return
         seen = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -42,39 +77,149 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, watched_send)
         except _TooLarge:
-            await self._too_large(send)
+            # Raised through an app that does not handle HTTPException itself
+            # (or around FastAPI's handler): answer here unless it already did.
+            if not started:
+                await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
-        body = (
-            b'{"detail":"Request body too large (limit '
-            + str(self.max_bytes).encode()
-            + b' bytes)."}'
+        response = JSONResponse(
+            status_code=413, content={"detail": _too_large_detail(self.max_bytes)}
         )
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
+                "status": response.status_code,
+                "headers": response.raw_headers,
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": response.body})
 
 
-class _TooLarge(Exception):
-    pass
+def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI will parse this request's body as JSON (its own content-type rule)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            return media == "application/json" or (
+                media.startswith("application/") and media.endswith("+json")
+            )
+    return False
+
+
+def _problem(loc: list[Any], kind: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "loc": ["body", *loc], "msg": message}
+
+
+def json_body_problem(body: bytes) -> dict[str, Any] | None:
+    """The first reason this JSON body must be refused, as one FastAPI-style error, or None.
+
+    Malformed JSON is left to FastAPI (its 422 gives the position).
+    """
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    except RecursionError:
+        return _problem([], "json_invalid", f"JSON nested too deeply (at most {MAX_JSON_DEPTH}).")
+    except UnicodeDecodeError:
+        return _problem([], "json_invalid", "The body is not valid UTF-8 text.")
+    except ValueError:  # an integer with more digits than Python converts
+        return _problem([], "json_invalid", "A number in the body has too many digits.")
+    # Depth-first in document order, without recursion (the input may be deep).
+    stack: list[tuple[list[Any], Any, int]] = [([], value, 0)]
+    while stack:
+        path, node, depth = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return _problem(
+                path,
+                "finite_number",
+                "Input should be a finite number (NaN, Infinity and numbers "
+                "beyond 1.8e308 are not valid JSON).",
+            )
+        if isinstance(node, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return _problem(
+                    [], "json_invalid", f"JSON nested too deeply (at most {MAX_JSON_DEPTH})."
+                )
+            items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+            stack.extend(([*path, key], child, depth + 1) for key, child in reversed(items))
+    return None
+
+
+class JsonBodyGuard:
+    """Read JSON request bodies once, refuse the unusable ones with 422, replay the rest.
+
+    Python's ``json`` (which FastAPI uses) reads ``NaN``, ``Infinity`` and
+    ``1e400`` as floats that no JSON answer can carry back, so without this
+    the 422 naming them, or a later read of what was saved, fails.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left: nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = json_body_problem(body) if body else None
+        if problem is not None:
+            response = JSONResponse(status_code=422, content={"detail": [problem]})
+            await response(scope, receive, send)
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # after the body: only a disconnect can come
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its name ("nan", "inf", "-inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """A last-resort handler: log the traceback, answer a human sentence."""
+    """Validation answers that always encode, the JSON guard, and a last-resort 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler fails (a 500) when the echoed input holds NaN.
+        return JSONResponse(
+            status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -83,3 +228,7 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=500,
             content={"detail": "Something went wrong on our side. Please try again."},
         )
+
+    # Inside BodySizeLimit (added later by create_app, so outermost): the body
+    # it buffers is already limited.
+    app.add_middleware(JsonBodyGuard)

@@ -1,0 +1,153 @@
+"""Bad input gets a clear 4xx naming the field, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from backend.api.errors import json_safe
+from backend.core.config import Settings
+from backend.models import BusinessUnit
+from tests.backend.portal_setup import World, build_world
+from tests.conftest import Clock
+
+STAFF = {"X-Staff-Token": "test-staff-token"}
+JSON = {"content-type": "application/json"}
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+
+
+@pytest.fixture
+def world(db: Session, settings: Settings, clock: Clock) -> World:
+    return build_world(db, settings, clock.now)
+
+
+def _field(r: httpx.Response) -> list[Any]:
+    assert r.status_code == 422, (r.status_code, r.text)
+    return r.json()["detail"][0]["loc"]
+
+
+# --- 1. non-finite numbers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("constant", NON_FINITE)
+async def test_non_finite_numbers_signed_out_are_422_naming_the_field(
+    http: httpx.AsyncClient, constant: str
+) -> None:
+    r = await http.post("/auth/code/request", content=f'{{"identifier": {constant}}}', headers=JSON)
+    assert _field(r) == ["body", "identifier"]
+    assert "finite" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("constant", NON_FINITE)
+async def test_non_finite_numbers_deep_inside_a_body_are_422_with_their_path(
+    http: httpx.AsyncClient, world: World, constant: str
+) -> None:
+    body = f'{{"mutation_id": "abcdefgh-1", "technician_id": 1, "x": [0, {{"y": {constant}}}]}}'
+    r = await http.post(
+        f"/activities/{world.upcoming.id}/book",
+        content=body,
+        headers={**JSON, **world.auth(world.alice_token)},
+    )
+    assert _field(r) == ["body", "x", 1, "y"]
+
+
+async def test_non_finite_sms_credits_are_422_and_nothing_changes(
+    http: httpx.AsyncClient, world: World, fresh
+) -> None:
+    r = await http.post(
+        f"/staff/business-units/{world.bu.id}/sms-credits",
+        content='{"credits": NaN}',
+        headers={**JSON, **STAFF},
+    )
+    assert _field(r) == ["body", "credits"]
+    with fresh() as s:
+        assert s.get_one(BusinessUnit, world.bu.id).sms_centicredits == world.bu.sms_centicredits
+
+
+def _routes_with_json_bodies(app: FastAPI) -> list[tuple[str, str]]:
+    schema = app.openapi()
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                found.append((method.upper(), path))
+    return found
+
+
+async def test_every_route_taking_json_refuses_nan_with_422(
+    api: FastAPI, http: httpx.AsyncClient, world: World
+) -> None:
+    routes = _routes_with_json_bodies(api)
+    assert len(routes) >= 10
+    headers = {**JSON, **STAFF, **world.auth(world.alice_token)}
+    for method, path in routes:
+        url = path.replace("{", "").replace("}", "")
+        url = "/".join("1" if part.endswith("_id") else part for part in url.split("/"))
+        r = await http.request(method, url, content='{"anything": NaN}', headers=headers)
+        assert r.status_code == 422, (method, path, r.status_code, r.text)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"identifier": ' + b"[" * 70 + b"]" * 70 + b"}", "nested too deeply"),
+        (b'{"identifier": 1' + b"0" * 5000 + b"}", "too many digits"),
+        (b'{"identifier": "\xff"}', "UTF-8"),
+    ],
+)
+async def test_bodies_no_handler_could_use_are_422(
+    http: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    r = await http.post("/auth/code/request", content=body, headers=JSON)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"][0]["msg"]
+
+
+async def test_malformed_json_still_gets_fastapis_position(http: httpx.AsyncClient) -> None:
+    r = await http.post("/auth/code/request", content=b'{"identifier": ', headers=JSON)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_a_valid_body_still_reaches_its_handler(http: httpx.AsyncClient) -> None:
+    r = await http.post(
+        "/auth/code/request",
+        content=b'{"identifier": "alice@example.com"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 202, r.text
+
+
+def test_validation_answers_are_made_json_safe() -> None:
+    errors = [{"loc": ["body", "x"], "input": {"a": [float("nan"), float("-inf")]}, "n": 1.5}]
+    assert json_safe(errors) == [{"loc": ["body", "x"], "input": {"a": ["nan", "-inf"]}, "n": 1.5}]
+
+
+# --- 3. oversize chunked bodies ------------------------------------------------------
+
+
+async def _chunks(total: int, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        yield b" " * min(size, total - sent)
+        sent += size
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_chunked_body_over_the_limit_is_413_like_content_length(
+    http: httpx.AsyncClient, world: World, settings: Settings, content_type: str
+) -> None:
+    r = await http.put(
+        "/me/language",
+        content=_chunks(settings.max_body_bytes + 1),
+        headers={"content-type": content_type, **world.auth(world.alice_token)},
+    )
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 413, r.text
+    assert "too large" in r.json()["detail"]
