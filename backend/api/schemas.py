@@ -58,6 +58,14 @@ class TechnicianOut(BaseModel):
     first_name: str
 
 
+class BookingRules(BaseModel):
+    """Guardrails on changing an appointment online (the business unit's settings)."""
+
+    change_cutoff_hours: float
+    max_reschedules: int
+    reschedules_left: int
+
+
 class ActivityOut(BaseModel):
     """An activity as the client sees it; ``available_actions`` is evaluated now."""
 
@@ -77,6 +85,7 @@ class ActivityOut(BaseModel):
     closure_report: dict[str, Any] | None
     actions: list[dict[str, Any]]
     reschedule_count: int
+    booking_rules: BookingRules
     available_actions: list[str]
 
 

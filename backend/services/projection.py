@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from backend.domain import BookingSettings
 from backend.localization import format_date, format_time
 from backend.models import (
     Activity,
@@ -78,6 +79,22 @@ def type_doc(activity_type: ActivityType) -> dict[str, Any]:
     }
 
 
+def activity_actions(activity_type: ActivityType) -> list[Any]:
+    """The type's portal actions that act on one activity.
+
+    A ``request`` action belongs to the type (clients may ask for a new
+    intervention of it), never to an existing activity's buttons.
+    """
+    return [a for a in activity_type.portal_actions or [] if a.get("kind") != "request"]
+
+
+def is_requestable(activity_type: ActivityType) -> bool:
+    """True when clients may request a new intervention of this type."""
+    return activity_type.portal_shown and any(
+        a.get("kind") == "request" for a in activity_type.portal_actions or []
+    )
+
+
 def form_doc(form: FormDefinition) -> dict[str, Any]:
     return {"id": form.id, "name": form.name, "fields": form.fields}
 
@@ -131,8 +148,24 @@ def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[s
         "description": activity.description,
         "steps": [{"at": iso(s.at), "code": s.code, "note": s.note} for s in activity.steps],
         "closure_report": activity.closure_report or None,
-        "actions": activity.type.portal_actions,
+        "actions": activity_actions(activity.type),
         "reschedule_count": activity.reschedule_count,
+        "booking_rules": booking_rules(bu, activity.reschedule_count),
+    }
+
+
+def booking_rules(bu: BusinessUnit, reschedule_count: int) -> dict[str, Any]:
+    """The guardrails the client is told before changing an appointment.
+
+    The same settings the server enforces (``booking.check_allowed``): no
+    change within ``change_cutoff_hours`` of the visit, at most
+    ``max_reschedules`` moves online.
+    """
+    settings = BookingSettings.model_validate(bu.booking or {})
+    return {
+        "change_cutoff_hours": settings.change_cutoff_hours,
+        "max_reschedules": settings.max_reschedules,
+        "reschedules_left": max(0, settings.max_reschedules - reschedule_count),
     }
 
 

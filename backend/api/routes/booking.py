@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from backend import calendar_file
 from backend.api.deps import MAX_ID, CurrentClient, DbSession, IdPath, Now
 from backend.api.routes.portal import NOT_FOUND, _with_availability
 from backend.models import Activity
@@ -185,4 +186,37 @@ def cancel(
             _renderer(client, now),
             request.app.state.sender,
         )
+    )
+
+
+@router.get(
+    "/activities/{activity_id}/calendar.ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}},
+)
+def calendar(activity_id: IdPath, client: CurrentClient, db: DbSession, now: Now) -> Response:
+    """The booked visit as an iCalendar file (arrival window, business unit's time zone).
+
+    404 for another client's activity; 409 while it has no appointment.
+    """
+    activity = _owned(db, client, activity_id)
+    bu = client.business_unit
+    doc = projection.activity_doc(activity, client, bu)
+    try:
+        body = calendar_file.visit_ics(
+            doc, projection.branding_doc(bu), client.preferred_language, now
+        )
+    except calendar_file.NotBooked:
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": "This intervention has no appointment yet: book one first.",
+                "code": "not_booked",
+            },
+        )
+    name = calendar_file.file_name(doc)
+    return Response(
+        content=body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
