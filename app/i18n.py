@@ -13,20 +13,21 @@ placeholders), read with Babel when the app starts: a third language is one
 more file, not a code change (docs/TRANSLATING.md).
 
 Dates and times are shown in the business unit's time zone (the client's
-appointments happen there, whatever the device's zone), formatted with
-``backend.localization`` so the app and server-rendered titles agree.
+appointments happen there, whatever the device's zone), formatted by Babel
+through ``backend.localization`` so the app and server-rendered titles agree.
 """
 
 from __future__ import annotations
 
 import string
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.messages.pofile import read_po
 
-from backend.localization import format_date, format_time
+from backend.localization import format_date, format_money, format_time, format_time_range
 
 DEFAULT_LANGUAGE = "en"
 DEFAULT_TIMEZONE = "Europe/Paris"
@@ -127,16 +128,24 @@ class Translator:
     # -- dates and times --------------------------------------------------
 
     def date(self, moment: datetime) -> str:
-        """``Mon 23 Nov 2026`` / ``lun. 23 nov. 2026`` in the business unit's zone."""
+        """``Mon, Nov 23, 2026`` / ``lun. 23 nov. 2026`` in the business unit's zone (Babel)."""
         return format_date(moment, self.language, self.timezone)
 
     def time(self, moment: datetime) -> str:
-        """``2:30 PM`` / ``14:30`` in the business unit's zone."""
+        """``2:30 PM`` / ``14:30`` in the business unit's zone (Babel)."""
         return format_time(moment, self.language, self.timezone)
 
     def date_time(self, moment: datetime) -> str:
-        """``Mon 23 Nov 2026 at 2:30 PM``."""
+        """``Mon, Nov 23, 2026 at 2:30 PM`` / ``lun. 23 nov. 2026 à 14:30``."""
         return self.t("activities.at", date=self.date(moment), time=self.time(moment))
+
+    def time_range(self, start: datetime, end: datetime) -> str:
+        """A window in short: ``8:00 – 10:00 AM`` / ``08:00 – 10:00`` (CLDR interval)."""
+        return format_time_range(start, end, self.language, self.timezone)
+
+    def money(self, amount: Decimal | float | int, currency: str = "EUR") -> str:
+        """``€1,234.50`` / ``1 234,50 €`` for quotes."""
+        return format_money(amount, currency, self.language)
 
     def arrival_window(self, start: datetime | None, end: datetime | None) -> str | None:
         """``Arrival between 8:00 AM and 10:00 AM``, or None without a full window."""

@@ -186,15 +186,20 @@ def test_switching_language_at_runtime() -> None:
     assert "{tries}" in tr.t("signin.error.wrong_code")
 
 
+NBSP = "\u00a0"  # Babel/CLDR: no line break inside "8:00 AM"
+
+
 def test_dates_and_arrival_window_in_the_business_unit_zone() -> None:
     start = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Paris
     end = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     tr = Translator("en", "Europe/Paris")
-    assert tr.date_time(start) == "Mon 23 Nov 2026 at 8:00 AM"
-    assert tr.arrival_window(start, end) == "Arrival between 8:00 AM and 10:00 AM"
+    assert tr.date_time(start) == f"Mon, Nov 23, 2026 at 8:00{NBSP}AM"
+    assert tr.arrival_window(start, end) == f"Arrival between 8:00{NBSP}AM and 10:00{NBSP}AM"
+    assert tr.time_range(start, end) == f"8:00 – 10:00{NBSP}AM"
     tr.set_language("fr")
     assert tr.date_time(start) == "lun. 23 nov. 2026 à 08:00"
     assert tr.arrival_window(start, end) == "Arrivée entre 08:00 et 10:00"
+    assert tr.time_range(start, end) == "08:00 – 10:00"
     assert tr.arrival_window(start, None) is None
     tr.set_timezone("America/New_York")
     assert tr.time(start) == "02:00"
@@ -202,12 +207,17 @@ def test_dates_and_arrival_window_in_the_business_unit_zone() -> None:
     assert tr.timezone == "Europe/Paris"
 
 
+def test_amounts_for_quotes() -> None:
+    assert Translator("en").money(1234.5) == "€1,234.50"
+    assert Translator("fr").money(1234.5) == f"1{NBSP}234,50{NBSP}€"
+
+
 def test_short_moment_is_time_only_today() -> None:
     tr = Translator("en", "Europe/Paris")
     now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-    assert tr.moment_short(datetime(2026, 11, 23, 9, 42, tzinfo=UTC), now) == "10:42 AM"
+    assert tr.moment_short(datetime(2026, 11, 23, 9, 42, tzinfo=UTC), now) == f"10:42{NBSP}AM"
     assert tr.moment_short(datetime(2026, 11, 20, 9, 42, tzinfo=UTC), now) == (
-        "Fri 20 Nov 2026 10:42 AM"
+        f"Fri, Nov 20, 2026 10:42{NBSP}AM"
     )
 
 

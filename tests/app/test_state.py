@@ -383,7 +383,7 @@ async def test_offline_start_shows_cache_and_last_update(
     await offline.set_language("en")
     text = offline.sync_status_text()
     # The sync happened at 09:00 UTC = 10:00 in Paris (clock fixture date).
-    assert text == "Offline — last updated 10:00 AM"
+    assert text == "Offline — last updated 10:00\u00a0AM"  # Babel: no-break space
     await offline.set_language("fr")
     assert offline.sync_status_text() == "Hors ligne — dernière mise à jour 10:00"
     await dead.aclose()
