@@ -42,6 +42,7 @@ def settings(tmp_path: Path) -> Settings:
         secret_key="test-secret-key",
         staff_token="test-staff-token",
         log_messages=False,
+        strict_writes=True,
     )
 
 

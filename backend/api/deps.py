@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -12,25 +12,41 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
+from backend.core.db import begin_write
 from backend.models import AuthSession, Client
 from backend.services.sessions import resolve_session
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from /auth/*")
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, and every such hop costs a thread slot and a
+# context switch on every request.
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    db: Session = request.app.state.sessionmaker()
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One database session per request (it holds at most one connection at a time).
+
+    Creating it does no I/O. GET requests read in deferred transactions; other
+    methods write, so their transactions take the write lock up front
+    (``begin_write``). A GET that writes calls ``begin_write`` itself.
+    """
+    db: Session = request.app.state.request_sessionmaker()
+    if request.method not in _SAFE_METHODS:
+        begin_write(db)
     try:
         yield db
     finally:
         db.close()
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time; tests replace ``app.state.clock`` to travel in time."""
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
@@ -55,13 +71,18 @@ def get_auth(
 ) -> tuple[AuthSession, Client]:
     if credentials is None:
         raise _unauthorized("Sign in required.")
-    found = resolve_session(db, settings, credentials.credentials, now)
+    try:
+        found = resolve_session(db, settings, credentials.credentials, now)
+    finally:
+        # End the lookup's transaction here: the handler runs on another thread
+        # slot, and a connection must not wait idle in between (DESIGN §5b).
+        db.commit()
     if found is None:
         raise _unauthorized("Your session has ended. Please sign in again.")
     return found
 
 
-def get_client(auth: Annotated[tuple[AuthSession, Client], Depends(get_auth)]) -> Client:
+async def get_client(auth: Annotated[tuple[AuthSession, Client], Depends(get_auth)]) -> Client:
     return auth[1]
 
 
@@ -69,7 +90,7 @@ CurrentAuth = Annotated[tuple[AuthSession, Client], Depends(get_auth)]
 CurrentClient = Annotated[Client, Depends(get_client)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The peer address, used for per-IP limits."""
     return request.client.host if request.client else "unknown"
 

@@ -8,9 +8,16 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from backend.api.errors import BodySizeLimit, install_error_handlers
-from backend.api.routes import assets, auth, booking, portal, public, staff, sync
+from backend.api.overload import AdmissionLimit
+from backend.api.routes import assets, auth, booking, portal, public, requests, staff, sync
 from backend.core.config import Settings, get_settings
-from backend.core.db import make_engine, make_sessionmaker, upgrade
+from backend.core.db import (
+    REQUEST_OPTION,
+    guard_request_writes,
+    make_engine,
+    make_sessionmaker,
+    upgrade,
+)
 from backend.models import utcnow
 from backend.services.booking import ScheduleCache
 from backend.services.messaging import DevOutboxSender, MessageSender
@@ -28,7 +35,9 @@ def create_app(
     url = settings.resolved_database_url()
     if migrate:
         upgrade(url)
-    engine = make_engine(url)
+    # One connection for each request allowed to run, plus one for a
+    # session-touch write; see backend/api/overload.py.
+    engine = make_engine(url, pool_size=settings.max_concurrent_requests + 2)
     app = FastAPI(
         title="Field-service client portal",
         version="0.1.0",
@@ -37,6 +46,13 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # Sessions of API requests: tagged so that a write nobody declared with
+    # begin_write() is caught (an error in tests, a warning in production).
+    app.state.request_sessionmaker = make_sessionmaker(
+        engine.execution_options(**{REQUEST_OPTION: True})
+    )
+    if url.startswith("sqlite"):
+        guard_request_writes(engine, strict=settings.strict_writes)
     app.state.clock = clock
     app.state.schedule_cache = ScheduleCache()
     app.state.sender = sender or DevOutboxSender(log_messages=settings.log_messages)
@@ -44,14 +60,22 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(portal.router)
     app.include_router(booking.router)
+    app.include_router(requests.router)
     app.include_router(sync.router)
     app.include_router(staff.router)
     app.include_router(assets.router)
     app.include_router(public.router)
 
     @app.get("/health", tags=["meta"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: a request over the limit costs nothing else.
+    app.add_middleware(
+        AdmissionLimit,
+        max_concurrent=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+        queue_timeout=settings.queue_timeout_seconds,
+    )
     return app

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     session_absolute_seconds: int = 60 * 24 * 3600
 
     max_body_bytes: int = 1_048_576
+    # Admission control (backend/api/overload.py): requests running at once
+    # (this also sizes the worker threads and the database pool), requests
+    # allowed to wait for a turn, and how long one may wait before a 503.
+    max_concurrent_requests: int = Field(default=24, ge=1, le=1000)
+    max_queued_requests: int = Field(default=2000, ge=0)
+    queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A request that writes without begin_write() fails instead of being
+    # logged (the tests turn this on).
+    strict_writes: bool = False
     sync_page_size: int = 500
     sync_max_page_size: int = 2000
     # Changing the epoch invalidates every client cursor (forces a full resync),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,74 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_OPTION = "portal_write"
+# Set on the sessions that serve API requests (see ``guard_request_writes``).
+REQUEST_OPTION = "portal_request"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+log = logging.getLogger("portal")
+
+
+class UndeclaredWrite(RuntimeError):
+    """A request wrote in a transaction that did not begin as a write."""
+
+
+def guard_request_writes(engine: Engine, *, strict: bool) -> None:
+    """Catch request code that writes without ``begin_write``.
+
+    On SQLite such a write may fail under concurrency (its deferred
+    transaction cannot always upgrade its lock). ``strict`` (the tests)
+    raises; otherwise it is logged, once per statement.
+    """
+    seen: set[str] = set()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        options = conn.get_execution_options()
+        if not options.get(REQUEST_OPTION) or options.get(WRITE_OPTION):
+            return
+        if not statement.lstrip().upper().startswith(_WRITE_VERBS):
+            return
+        if strict:
+            raise UndeclaredWrite(f"write without begin_write(): {statement[:80]}")
+        if statement not in seen:
+            seen.add(statement)
+            log.warning("write without begin_write(): %s", statement[:200])
+
+
 def _sqlite_begin(conn: Any) -> None:
-    # pysqlite's implicit BEGIN is DEFERRED; a read followed by a write can then
-    # fail to upgrade its lock. IMMEDIATE takes the write lock up front, which is
-    # what serializes bookings and revision numbers on SQLite.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Reads begin DEFERRED: in WAL they see a snapshot and never wait for the
+    # write lock. A deferred transaction that reads and then writes can fail
+    # to upgrade its lock (SQLITE_BUSY_SNAPSHOT) when another writer committed
+    # in between, so a transaction that will write says so up front and takes
+    # the write lock with IMMEDIATE: that serializes bookings and revision
+    # numbers on SQLite.
+    if conn.get_execution_options().get(WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and serialized write transactions."""
+def make_engine(
+    url: str, *, pool_size: int = 5, busy_timeout_s: float = 30, **kwargs: Any
+) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and serialized write transactions.
+
+    ``pool_size`` connections are kept and never exceeded: the request path is
+    sized so that every request in flight can hold one (see
+    ``backend/api/overload.py``), so a request never waits for a connection
+    held by another one that waits for it in turn.
+    """
+    pool_args: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": 30}
+    pool_args.update(kwargs)
     if url.startswith("sqlite"):
+        if ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://"):
+            # One shared in-memory database: its pool is not sized.
+            pool_args = dict(kwargs)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+            **pool_args,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
 
@@ -45,12 +102,54 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **pool_args)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Session factory that keeps loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Session factory that keeps loaded objects usable after commit.
+
+    Sessions start as readers; ``begin_write`` turns one into a writer.
+    """
+    return sessionmaker(
+        engine,
+        expire_on_commit=False,
+        info={"write_bind": engine.execution_options(**{WRITE_OPTION: True})},
+    )
+
+
+def write_bind(db: Session) -> Engine:
+    """The engine ``db`` uses for write transactions."""
+    bind = db.info.get("write_bind")
+    if bind is None:
+        bind = db.get_bind().execution_options(**{WRITE_OPTION: True})
+        db.info["write_bind"] = bind
+    return bind
+
+
+def begin_write(db: Session) -> Session:
+    """Make ``db``'s transactions write transactions, from now on.
+
+    On SQLite they begin IMMEDIATE (take the write lock before the first
+    read, so the data they decide on cannot change under them); elsewhere
+    the option is inert and row or advisory locks do that job. Call it
+    before the first read of a transaction that will write. A read
+    transaction already open is ended first (it must hold no unsaved
+    changes); the objects it loaded are reloaded on next access.
+    """
+    writer = write_bind(db)
+    if db.bind is writer:
+        return db
+    if db.in_transaction():
+        if db.new or db.dirty or db.deleted:
+            raise RuntimeError("begin_write() after unsaved changes: call it before writing")
+        db.rollback()
+    db.bind = writer
+    return db
+
+
+def is_writer(db: Session) -> bool:
+    """Whether ``db`` begins its transactions as writes (see ``begin_write``)."""
+    return db.bind is not None and db.bind is db.info.get("write_bind")
 
 
 def alembic_config(url: str) -> Config:

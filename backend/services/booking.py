@@ -9,6 +9,7 @@ slots.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.actions import is_available
+from backend.core.db import begin_write
 from backend.domain import BookingSettings
 from backend.models import (
     Absence,
@@ -47,6 +49,8 @@ from backend.scheduling.model import horizon_days
 from backend.services import feed
 from backend.services.messaging import Message, MessageSender
 from backend.services.projection import is_visible
+
+log = logging.getLogger("portal")
 
 BOOKED_STATUSES = ("scheduled", "in_progress")
 ChangeKind = Literal["book", "reschedule"]
@@ -281,6 +285,12 @@ class ScheduleCache:
                 cached.index.replace_day(tech_key(tech_id), day, visits)
             cached.version = version_before + 1
 
+    def invalidate(self, bu_id: int) -> None:
+        """Forget every cached index of this unit; the next query rebuilds it."""
+        with self._lock:
+            for key in [k for k in self._entries if k[1] == bu_id]:
+                del self._entries[key]
+
 
 def bump_schedule(db: Session, bu_id: int) -> None:
     """Mark every cached index of this unit stale (call on any schedule change)."""
@@ -489,6 +499,28 @@ def _notify_planning(
     )
 
 
+def _after_commit(
+    cache: ScheduleCache,
+    db: Session,
+    bu: BusinessUnit,
+    version_before: int,
+    touched: set[tuple[int, date]],
+) -> None:
+    """Patch the cached scheduling index after a committed change.
+
+    The change is committed: whatever happens here must not turn its answer
+    into an error. A failed patch drops the cached index instead; the next
+    proposal rebuilds it from the database.
+    """
+    try:
+        cache.after_change(db, bu, version_before, touched)
+    except Exception:
+        log.exception("schedule cache patch failed after commit; dropping the cache")
+        cache.invalidate(bu.id)
+    finally:
+        db.rollback()
+
+
 def apply_slot(
     db: Session,
     cache: ScheduleCache,
@@ -508,6 +540,7 @@ def apply_slot(
     proposals when the slot is gone, or 404/409 refusals. A replay of the same
     ``mutation_id`` returns the first outcome.
     """
+    begin_write(db)
     key = f"{client.id}:{mutation_id}"
     replay = _replay(db, key)
     if replay is not None:
@@ -611,7 +644,7 @@ def apply_slot(
         if replay is None:
             raise
         return Outcome(*replay)
-    cache.after_change(db, bu, version_before, touched)
+    _after_commit(cache, db, bu, version_before, touched)
     return Outcome(200, body)
 
 
@@ -627,6 +660,7 @@ def cancel(
     sender: MessageSender | None = None,
 ) -> Outcome:
     """Cancel an appointment with the client's reason, within the unit's guardrails."""
+    begin_write(db)
     key = f"{client.id}:{mutation_id}"
     replay = _replay(db, key)
     if replay is not None:
@@ -654,5 +688,5 @@ def cancel(
     body = render(activity)
     _remember(db, key, client.id, "cancel", 200, body)
     db.commit()
-    cache.after_change(db, bu, version_before, touched)
+    _after_commit(cache, db, bu, version_before, touched)
     return Outcome(200, body)

@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.core.config import Settings
+from backend.core.db import write_bind
 from backend.core.security import keyed_hash, new_token
 from backend.models import AuthSession, BusinessUnit, Client
 
@@ -62,9 +64,25 @@ def resolve_session(
     ):
         return None
     if now - session.last_seen_at >= _TOUCH_EVERY:
-        session.last_seen_at = now
-        db.commit()
+        _touch(db, session, now)
     return session, client
+
+
+def _touch(db: Session, session: AuthSession, now: datetime) -> None:
+    """Record the session's last use in a short write of its own.
+
+    The request's read ends first, so its connection is back in the pool
+    before the write takes another one (at most one per request), and the
+    read never holds the write lock. Two requests racing here write once.
+    """
+    db.commit()
+    with write_bind(db).begin() as conn:
+        conn.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session.id, AuthSession.last_seen_at <= now - _TOUCH_EVERY)
+            .values(last_seen_at=now)
+        )
+    set_committed_value(session, "last_seen_at", now)
 
 
 def revoke_token(db: Session, settings: Settings, token: str, now: datetime) -> None:

@@ -411,6 +411,11 @@ def race_for_slots(api: FastAPI, db: Session, world: Booking, now: datetime) -> 
                     results.append(outcome.status)
                 if outcome.status == 200:
                     return
+        except Exception:
+            # A thread's exception would only be a warning: record it as a failure.
+            with lock:
+                results.append(-1)
+            raise
         finally:
             session.close()
 

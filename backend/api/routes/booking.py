@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend import calendar_file
 from backend.api.deps import MAX_ID, CurrentClient, DbSession, IdPath, Now
 from backend.api.routes.portal import NOT_FOUND, _with_availability
+from backend.api.timestamps import AwareTimestamp
 from backend.models import Activity
 from backend.services import booking, projection
 
@@ -31,7 +32,7 @@ class SlotChoice(BaseModel):
 
     mutation_id: MutationId
     technician_id: Annotated[int, Field(ge=1, le=MAX_ID)]
-    window_start: AwareDatetime
+    window_start: AwareTimestamp
 
 
 class CancelRequest(BaseModel):
