@@ -151,3 +151,50 @@ async def test_chunked_body_over_the_limit_is_413_like_content_length(
     assert "content-length" not in r.request.headers
     assert r.status_code == 413, r.text
     assert "too large" in r.json()["detail"]
+
+
+# --- 2. datetimes at the ends of Python's range --------------------------------------
+
+EXTREME_DATETIMES = [
+    "0001-01-01T00:00:00+01:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-01:00",
+    "9999-12-31T23:00:00Z",
+    "1899-12-31T23:00:00Z",
+    "2200-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("value", EXTREME_DATETIMES)
+@pytest.mark.parametrize("kind", ["book", "reschedule"])
+async def test_extreme_window_start_is_422_naming_it(
+    http: httpx.AsyncClient, world: World, value: str, kind: str
+) -> None:
+    r = await http.post(
+        f"/activities/{world.upcoming.id}/{kind}",
+        json={"mutation_id": "abcdefgh-2", "technician_id": 1, "window_start": value},
+        headers=world.auth(world.alice_token),
+    )
+    assert _field(r) == ["body", "window_start"]
+    assert "1900" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("value", EXTREME_DATETIMES)
+@pytest.mark.parametrize("field", ["scheduled_start", "scheduled_end", "window_start", "window_end"])
+async def test_extreme_staff_schedule_is_422_and_nothing_changes(
+    http: httpx.AsyncClient, world: World, fresh, value: str, field: str
+) -> None:
+    before = (await http.get(f"/staff/clients/{world.alice.id}/preview", headers=STAFF)).json()
+    r = await http.patch(f"/staff/activities/{world.upcoming.id}", json={field: value}, headers=STAFF)
+    assert _field(r) == ["body", field]
+    after = (await http.get(f"/staff/clients/{world.alice.id}/preview", headers=STAFF)).json()
+    assert after == before
+
+
+async def test_ordinary_staff_schedule_still_accepted(http: httpx.AsyncClient, world: World) -> None:
+    r = await http.patch(
+        f"/staff/activities/{world.upcoming.id}",
+        json={"scheduled_start": "2026-12-01T08:00:00+01:00"},
+        headers=STAFF,
+    )
+    assert r.status_code == 200, r.text

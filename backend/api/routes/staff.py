@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
 from backend.api.routes.portal import _with_availability
 from backend.api.schemas import ActivityOut, Me
+from backend.api.timestamps import Timestamp
 from backend.domain import (
     ActivityStatus,
     ActivityTypePortal,
@@ -342,10 +343,10 @@ class ActivityPatch(Patch):
         {"scheduled_start", "scheduled_end", "window_start", "window_end", "technician_id"}
     )
     status: ActivityStatus | None = None
-    scheduled_start: datetime | None = None
-    scheduled_end: datetime | None = None
-    window_start: datetime | None = None
-    window_end: datetime | None = None
+    scheduled_start: Timestamp | None = None
+    scheduled_end: Timestamp | None = None
+    window_start: Timestamp | None = None
+    window_end: Timestamp | None = None
     technician_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     client_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     site_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
