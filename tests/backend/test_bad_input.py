@@ -180,18 +180,24 @@ async def test_extreme_window_start_is_422_naming_it(
 
 
 @pytest.mark.parametrize("value", EXTREME_DATETIMES)
-@pytest.mark.parametrize("field", ["scheduled_start", "scheduled_end", "window_start", "window_end"])
+@pytest.mark.parametrize(
+    "field", ["scheduled_start", "scheduled_end", "window_start", "window_end"]
+)
 async def test_extreme_staff_schedule_is_422_and_nothing_changes(
     http: httpx.AsyncClient, world: World, fresh, value: str, field: str
 ) -> None:
     before = (await http.get(f"/staff/clients/{world.alice.id}/preview", headers=STAFF)).json()
-    r = await http.patch(f"/staff/activities/{world.upcoming.id}", json={field: value}, headers=STAFF)
+    r = await http.patch(
+        f"/staff/activities/{world.upcoming.id}", json={field: value}, headers=STAFF
+    )
     assert _field(r) == ["body", field]
     after = (await http.get(f"/staff/clients/{world.alice.id}/preview", headers=STAFF)).json()
     assert after == before
 
 
-async def test_ordinary_staff_schedule_still_accepted(http: httpx.AsyncClient, world: World) -> None:
+async def test_ordinary_staff_schedule_still_accepted(
+    http: httpx.AsyncClient, world: World
+) -> None:
     r = await http.patch(
         f"/staff/activities/{world.upcoming.id}",
         json={"scheduled_start": "2026-12-01T08:00:00+01:00"},
