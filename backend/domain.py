@@ -36,7 +36,11 @@ FieldType = Literal[
     "display_text",
 ]
 
-ActionKind = Literal["book", "reschedule", "cancel", "fill_form", "validate_document", "survey"]
+# ``request`` sits on the activity type, not on an activity: it lets clients
+# ask for a new intervention of this type from the portal ("New request").
+ActionKind = Literal[
+    "book", "reschedule", "cancel", "fill_form", "validate_document", "survey", "request"
+]
 
 
 class Strict(BaseModel):

@@ -129,7 +129,9 @@ def test_configuration_validates(demo: tuple[Session, DemoSummary]) -> None:
             keys.append(action.key)
             assert action.form_id is None or action.form_id in form_ids
         assert len(keys) == len(set(keys))
-    assert kinds == {"book", "reschedule", "cancel", "fill_form", "validate_document", "survey"}
+    assert kinds == {
+        "book", "reschedule", "cancel", "fill_form", "validate_document", "survey", "request"
+    }
 
 
 def test_contacts_are_normalized_and_unique(demo: tuple[Session, DemoSummary]) -> None:
