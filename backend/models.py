@@ -354,6 +354,9 @@ class Mutation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(40))
+    # The activity the id was first used on (no foreign key: the record must
+    # outlive a deleted activity, so that the id stays bound to it).
+    activity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status_code: Mapped[int] = mapped_column(Integer)
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

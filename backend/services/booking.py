@@ -29,7 +29,6 @@ from backend.models import (
     ActivityStep,
     BusinessUnit,
     Client,
-    Mutation,
     Site,
     Technician,
 )
@@ -46,7 +45,7 @@ from backend.scheduling import (
 from backend.scheduling import Technician as SchedTechnician
 from backend.scheduling import Visit as SchedVisit
 from backend.scheduling.model import horizon_days
-from backend.services import feed
+from backend.services import feed, mutations
 from backend.services.messaging import Message, MessageSender
 from backend.services.projection import is_visible
 
@@ -445,15 +444,14 @@ def _lock_technician_day(db: Session, technician_id: int, day: date) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def _replay(db: Session, key: str) -> tuple[int, dict[str, Any]] | None:
-    done = db.get(Mutation, key)
-    return (done.status_code, done.result) if done else None
-
-
-def _remember(
-    db: Session, key: str, client_id: int, kind: str, status: int, result: dict[str, Any]
-) -> None:
-    db.add(Mutation(id=key, client_id=client_id, kind=kind, status_code=status, result=result))
+def _replay(
+    db: Session, key: str, kind: str, activity_id: int
+) -> tuple[int, dict[str, Any]] | None:
+    """The first answer of this same change; a 409 refusal if the id carried another one."""
+    try:
+        return mutations.replay(db, key, kind, activity_id)
+    except mutations.MutationReused as exc:
+        raise BookingRefused(exc.status, exc.code, exc.message) from exc
 
 
 def _client_activity(
@@ -541,8 +539,8 @@ def apply_slot(
     ``mutation_id`` returns the first outcome.
     """
     begin_write(db)
-    key = f"{client.id}:{mutation_id}"
-    replay = _replay(db, key)
+    key = mutations.mutation_key(client.id, mutation_id)
+    replay = _replay(db, key, kind, activity_id)
     if replay is not None:
         return Outcome(*replay)
     activity, bu = _client_activity(db, client, activity_id)
@@ -584,14 +582,14 @@ def apply_slot(
     )
     if insertion is None:
         db.rollback()
-        kind_now, fresh = propose_slots(db, cache, activity, now)
+        _, fresh = propose_slots(db, cache, activity, now)
         body = {
             "detail": "This slot was just taken or is no longer possible. "
             "Please choose another one.",
             "code": "slot_taken",
             "proposals": fresh,
         }
-        _remember(db, key, client.id, kind_now, 409, body)
+        mutations.remember(db, key, client.id, kind, activity.id, 409, body)
         db.commit()
         return Outcome(409, body)
     route = insert_route(
@@ -634,13 +632,13 @@ def apply_slot(
     if action.get("notify_planning"):
         _notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
     body = render(activity)
-    _remember(db, key, client.id, kind, 200, body)
+    mutations.remember(db, key, client.id, kind, activity.id, 200, body)
     try:
         db.commit()
     except IntegrityError:
         # The same mutation id won a race on another connection: answer like it.
         db.rollback()
-        replay = _replay(db, key)
+        replay = _replay(db, key, kind, activity_id)
         if replay is None:
             raise
         return Outcome(*replay)
@@ -661,8 +659,8 @@ def cancel(
 ) -> Outcome:
     """Cancel an appointment with the client's reason, within the unit's guardrails."""
     begin_write(db)
-    key = f"{client.id}:{mutation_id}"
-    replay = _replay(db, key)
+    key = mutations.mutation_key(client.id, mutation_id)
+    replay = _replay(db, key, "cancel", activity_id)
     if replay is not None:
         return Outcome(*replay)
     activity, bu = _client_activity(db, client, activity_id)
@@ -686,7 +684,7 @@ def cancel(
     if action.get("notify_planning"):
         _notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
     body = render(activity)
-    _remember(db, key, client.id, "cancel", 200, body)
+    mutations.remember(db, key, client.id, "cancel", activity.id, 200, body)
     db.commit()
     _after_commit(cache, db, bu, version_before, touched)
     return Outcome(200, body)

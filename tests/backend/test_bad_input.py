@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from backend.api.errors import json_safe
 from backend.core.config import Settings
-from backend.models import BusinessUnit
+from backend.models import Activity, BusinessUnit, Mutation
+from tests import factories
 from tests.backend.portal_setup import World, build_world
+from tests.backend.test_booking import Booking, new_id, slots, take
 from tests.conftest import Clock
 
 STAFF = {"X-Staff-Token": "test-staff-token"}
@@ -204,3 +206,121 @@ async def test_ordinary_staff_schedule_still_accepted(
         headers=STAFF,
     )
     assert r.status_code == 200, r.text
+
+
+# --- 4. a mutation id is bound to its change -------------------------------------------
+
+
+@pytest.fixture
+def booking(db: Session, settings: Settings, clock: Clock) -> Booking:
+    world = Booking(db, settings, clock.now, clients=2)
+    # A second intervention of client 0, also waiting for an appointment.
+    second = factories.activity(db, world.clients[0], world.type, None, status="to_schedule")
+    world.activities.append(second)
+    world.tokens.append(world.tokens[0])  # index 2: client 0's second intervention
+    db.commit()
+    return world
+
+
+def _status(fresh, activity_id: int) -> str:
+    with fresh() as s:
+        return s.get_one(Activity, activity_id).status
+
+
+async def test_a_mutation_id_reused_on_another_activity_is_409_and_books_nothing(
+    http: httpx.AsyncClient, booking: Booking, fresh
+) -> None:
+    key = new_id()
+    first = await take(http, booking, 0, (await slots(http, booking, 0))[0], mutation_id=key)
+    assert first.status_code == 200, first.text
+    other = booking.activities[2]
+    slot = (await slots(http, booking, 2))[0]
+    r = await http.post(
+        f"/activities/{other.id}/book",
+        json={
+            "mutation_id": key,
+            "technician_id": slot["technician_id"],
+            "window_start": slot["window_start"],
+        },
+        headers=booking.auth(0),
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "mutation_id_reused"
+    assert "new mutation_id" in r.json()["detail"]
+    assert f"intervention {booking.activities[0].id}" in r.json()["detail"]
+    assert _status(fresh, other.id) == "to_schedule"
+
+
+async def test_a_mutation_id_reused_for_another_action_is_409_and_cancels_nothing(
+    http: httpx.AsyncClient, booking: Booking, fresh
+) -> None:
+    key = new_id()
+    first = await take(http, booking, 0, (await slots(http, booking, 0))[0], mutation_id=key)
+    assert first.status_code == 200, first.text
+    activity_id = booking.activities[0].id
+    r = await http.post(
+        f"/activities/{activity_id}/cancel",
+        json={"mutation_id": key, "reason": "changed my mind"},
+        headers=booking.auth(0),
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "mutation_id_reused"
+    assert _status(fresh, activity_id) == "scheduled"
+
+
+async def test_a_refused_slot_binds_its_id_too(
+    http: httpx.AsyncClient, booking: Booking, fresh
+) -> None:
+    slot = (await slots(http, booking, 0))[0]
+    assert (await take(http, booking, 1, slot)).status_code == 200  # client 1 takes it first
+    key = new_id()
+    lost = await take(http, booking, 0, slot, mutation_id=key)
+    assert lost.status_code == 409 and lost.json()["code"] == "slot_taken"
+    again = await take(http, booking, 2, (await slots(http, booking, 2))[0], mutation_id=key)
+    assert again.json()["code"] == "mutation_id_reused"
+    assert _status(fresh, booking.activities[2].id) == "to_schedule"
+
+
+async def test_the_same_change_sent_twice_still_replays(
+    http: httpx.AsyncClient, booking: Booking
+) -> None:
+    slot = (await slots(http, booking, 0))[0]
+    key = new_id()
+    first = await take(http, booking, 0, slot, mutation_id=key)
+    again = await take(http, booking, 0, slot, mutation_id=key)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+
+
+async def test_ids_are_per_client(http: httpx.AsyncClient, booking: Booking) -> None:
+    key = new_id()
+    assert (
+        await take(http, booking, 0, (await slots(http, booking, 0))[0], mutation_id=key)
+    ).status_code == 200
+    r = await take(http, booking, 1, (await slots(http, booking, 1))[0], mutation_id=key)
+    assert r.status_code == 200, r.text
+
+
+async def test_records_from_before_the_binding_replay_on_the_same_action(
+    http: httpx.AsyncClient, booking: Booking, fresh
+) -> None:
+    key = new_id()
+    with fresh() as s:  # as release 0002 stored it: no activity
+        s.add(
+            Mutation(
+                id=f"{booking.clients[0].id}:{key}",
+                client_id=booking.clients[0].id,
+                kind="book",
+                status_code=200,
+                result={"legacy": True},
+            )
+        )
+    slot = (await slots(http, booking, 0))[0]
+    r = await take(http, booking, 0, slot, mutation_id=key)
+    assert r.status_code == 200 and r.json() == {"legacy": True}
+    r = await http.post(
+        f"/activities/{booking.activities[0].id}/cancel",
+        json={"mutation_id": key, "reason": "x"},
+        headers=booking.auth(0),
+    )
+    assert r.status_code == 409 and r.json()["code"] == "mutation_id_reused"
