@@ -15,6 +15,8 @@ when it sent one:
   with ``tries_left``), ``error.link_invalid`` (dead sign-in link),
   ``error.invalid_input`` (400/422, with ``field``), ``error.not_found`` (404),
   ``error.conflict`` (409), ``error.too_large`` (413), ``error.rejected`` (other);
+  a 409 that carries fresh ``proposals`` (the chosen slot was just taken) is
+  the subclass ``SlotTaken``; ``code`` holds the server's stable reason code;
 - ``ServerError``: 5xx, or a success that is not the JSON we expect (a captive
   portal's HTML page) -> ``error.server``.
 
@@ -41,6 +43,7 @@ __all__ = [
     "Rejected",
     "ServerError",
     "SignedIn",
+    "SlotTaken",
     "Unauthorized",
 ]
 
@@ -124,7 +127,8 @@ class Rejected(ApiError):
     """The server refused the request for good (bad input, not found, conflict…).
 
     ``tries_left`` is set when a wrong one-time code was entered; ``field`` names
-    the offending input of a 422 when the server said which one.
+    the offending input of a 422 when the server said which one; ``code`` is
+    the server's stable reason (``too_late``, ``slot_taken``…) when it sent one.
     """
 
     default_key = "error.rejected"
@@ -135,11 +139,23 @@ class Rejected(ApiError):
         *,
         tries_left: int | None = None,
         field: str | None = None,
+        code: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(detail, **kwargs)
         self.tries_left = tries_left
         self.field = field
+        self.code = code
+
+
+class SlotTaken(Rejected):
+    """409: the chosen slot was taken meanwhile; ``proposals`` are fresh ones to pick from."""
+
+    def __init__(
+        self, detail: str | None = None, *, proposals: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        super().__init__(detail, **kwargs)
+        self.proposals = proposals
 
 
 class ServerError(ApiError):
@@ -204,17 +220,29 @@ def _error_for(response: httpx.Response, *, signed_in_call: bool, purpose: str |
         return ServerError(detail, status=status)
     if 400 <= status < 500:
         tries_left = data.get("tries_left") if isinstance(data, dict) else None
+        code = data.get("code") if isinstance(data, dict) else None
+        code = code if isinstance(code, str) else None
         key = _STATUS_KEYS.get(status, Rejected.default_key)
         if purpose == "code" and status == 401:
             key = "error.code_rejected"
         elif purpose == "link" and status == 404:
             key = "error.link_invalid"
+        proposals = data.get("proposals") if isinstance(data, dict) else None
+        if status == 409 and isinstance(proposals, list):
+            return SlotTaken(
+                detail,
+                status=status,
+                message_key=key,
+                code=code,
+                proposals=[p for p in proposals if isinstance(p, dict)],
+            )
         return Rejected(
             detail,
             status=status,
             message_key=key,
             tries_left=tries_left if isinstance(tries_left, int) else None,
             field=field_name,
+            code=code,
         )
     # 1xx/3xx that httpx did not resolve: not something this API sends.
     return ServerError(f"unexpected HTTP status {status}", status=status)
@@ -363,6 +391,95 @@ class PortalApi:
         _check_page(data)
         return data
 
+    # -- booking -------------------------------------------------------------
+
+    async def slots(self, activity_id: str) -> dict[str, Any]:
+        """The assistant's ranked slots: ``{"action": "book"|"reschedule", "proposals": [...]}``."""
+        data = await self._json(
+            "GET", f"/activities/{_id_segment(activity_id)}/slots", signed_in=True
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("proposals"), list):
+            raise ServerError("the slots answer is malformed")
+        return data
+
+    async def take_slot(
+        self,
+        activity_id: str,
+        kind: str,
+        *,
+        mutation_id: str,
+        technician_id: int,
+        window_start: str,
+    ) -> dict[str, Any]:
+        """Book (``kind="book"``) or move (``"reschedule"``) into a proposed slot.
+
+        Returns the updated activity document. ``mutation_id`` is the idempotency
+        key: sending it again replays the first answer. A taken slot raises
+        ``SlotTaken`` with fresh proposals.
+        """
+        if kind not in ("book", "reschedule"):
+            raise ValueError(f"not a slot action: {kind}")
+        return await self._activity(
+            "POST",
+            f"/activities/{_id_segment(activity_id)}/{kind}",
+            json={
+                "mutation_id": mutation_id,
+                "technician_id": technician_id,
+                "window_start": window_start,
+            },
+        )
+
+    async def cancel(self, activity_id: str, *, mutation_id: str, reason: str) -> dict[str, Any]:
+        """Cancel the appointment with the client's reason; returns the updated document."""
+        return await self._activity(
+            "POST",
+            f"/activities/{_id_segment(activity_id)}/cancel",
+            json={"mutation_id": mutation_id, "reason": reason},
+        )
+
+    async def _activity(self, method: str, path: str, *, json: Any) -> dict[str, Any]:
+        data = await self._json(method, path, json=json, signed_in=True)
+        if not isinstance(data, dict) or "id" not in data or "status" not in data:
+            raise ServerError("the activity answer is malformed")
+        return data
+
+    # -- new requests ------------------------------------------------------------
+
+    async def request_options(self) -> dict[str, Any]:
+        """The client's sites and the types it may request: ``{"sites": [...], "types": [...]}``."""
+        data = await self._json("GET", "/requests/options", signed_in=True)
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("sites"), list)
+            and isinstance(data.get("types"), list)
+        ):
+            raise ServerError("the request options answer is malformed")
+        return data
+
+    async def create_request(
+        self, *, mutation_id: str, site_id: int, type_id: int, description: str
+    ) -> dict[str, Any]:
+        """Request a new intervention: ``{"activity": {...}, "bookable": bool}``.
+
+        ``mutation_id`` is the idempotency key: sending it again replays the
+        first answer (no second request).
+        """
+        data = await self._json(
+            "POST",
+            "/requests",
+            json={
+                "mutation_id": mutation_id,
+                "site_id": site_id,
+                "type_id": type_id,
+                "description": description,
+            },
+            signed_in=True,
+        )
+        activity = data.get("activity") if isinstance(data, dict) else None
+        if not isinstance(activity, dict) or "id" not in activity:
+            raise ServerError("the request answer is malformed")
+        return data
+
     async def fetch_asset(self, path: str) -> bytes:
         """Download a server asset such as branding ``logo_url`` ("/assets/logo.png").
 
@@ -380,6 +497,13 @@ def _segment(token: str) -> str:
     if not token or "/" in token or "?" in token or "#" in token:
         raise Rejected("this sign-in link is not valid", message_key="error.link_invalid")
     return token
+
+
+def _id_segment(activity_id: str) -> str:
+    # Ids are numbers: anything else would change the route.
+    if not str(activity_id).isdigit():
+        raise Rejected("not an activity id", message_key="error.not_found")
+    return str(activity_id)
 
 
 def _check_page(data: Any) -> None:

@@ -1,0 +1,440 @@
+"""The booking flows' view-model: choose a slot (book or reschedule), cancel, add to calendar.
+
+Views (``app.views.booking``) read plain, translated data from here and call
+its async methods; the I/O goes through ``AppState``'s API client and store.
+
+Rules kept here:
+
+- Booking needs the server: offline, the screen says so and offers to try
+  again; nothing is stored as booked until the server answered.
+- Each attempt carries an idempotency key (a UUID) made once for that choice:
+  a retry after a lost connection sends the same key, so the server replays
+  its first answer instead of booking twice. A new choice gets a new key.
+- The chosen slot taken meanwhile (409 with fresh proposals): one sentence
+  and the fresh proposals, on the same screen.
+- The server's answer (the updated activity) is applied to the local store at
+  once (``AppState.apply_activity``): list, detail and home show the new date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from app import booking_rules
+from app.i18n import parse_utc
+from app.state import ACTIVITIES, AppState, Message, message_for
+from app.sync.api import (
+    ApiError,
+    Offline,
+    RateLimited,
+    Rejected,
+    ServerError,
+    SlotTaken,
+    Unauthorized,
+)
+from app.sync.engine import SyncStatus
+from backend import calendar_file
+
+log = logging.getLogger(__name__)
+
+# Why a client cancels; "other" needs a few words.
+CANCEL_REASONS = ("no_longer_needed", "not_available", "fixed", "other")
+
+
+class Phase(StrEnum):
+    """Where the slots screen is."""
+
+    LOADING = "loading"  # asking the server for slots
+    READY = "ready"  # proposals shown (maybe with a conflict notice)
+    SENDING = "sending"  # booking the chosen slot
+    OFFLINE = "offline"  # needs a connection: try again
+    FAILED = "failed"  # refused for good (guardrail, no longer available)
+    DONE = "done"  # booked
+
+
+@dataclass(frozen=True)
+class SlotItem:
+    """One proposal, ready to show."""
+
+    key: str
+    technician_id: int
+    window_start: str
+    window_text: str
+    reason: str
+    technician_text: str | None
+    day_text: str
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    """The proposals of one day (in the business unit's time zone), best first."""
+
+    label: str
+    slots: list[SlotItem]
+
+
+@dataclass
+class SlotScreen:
+    """Everything the slots screen shows."""
+
+    activity_id: str
+    kind: str  # "book" or "reschedule"
+    title: str
+    current_text: str | None = None
+    rules: list[str] = field(default_factory=list)
+    phase: Phase = Phase.LOADING
+    days: list[SlotDay] = field(default_factory=list)
+    notice: Message | None = None
+    # The slot the client picked, waiting for "Confirm" (or for a retry).
+    chosen: SlotItem | None = None
+    booked_text: str | None = None
+
+    @property
+    def slot_count(self) -> int:
+        """How many proposals are shown."""
+        return sum(len(d.slots) for d in self.days)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """An idempotency key and what it was made for (a slot, or a cancel reason)."""
+
+    key: str
+    target: tuple[str, ...]
+
+
+def _slot_key(proposal: dict[str, Any]) -> str:
+    return f"{proposal.get('technician_id')}@{proposal.get('window_start')}"
+
+
+class BookingModel:
+    """One session's booking flows; ``on_change`` is called when the screen must redraw."""
+
+    def __init__(
+        self, state: AppState, *, new_key: Callable[[], str] = lambda: str(uuid.uuid4())
+    ) -> None:
+        """Work through ``state`` (its API, store, translator and clock)."""
+        self.state = state
+        self._new_key = new_key
+        self.screen: SlotScreen | None = None
+        self.on_change: Callable[[], Awaitable[None]] | None = None
+        self._attempt: _Attempt | None = None
+        self._cancel_attempt: _Attempt | None = None
+        state.subscribe(self._on_state_event)
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def tr(self) -> Any:
+        """The session's translator."""
+        return self.state.tr
+
+    async def _changed(self) -> None:
+        if self.on_change is not None:
+            await self.on_change()
+
+    async def _doc(self, activity_id: str) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self.state.store.get, ACTIVITIES, activity_id)
+
+    def _attempt_for(self, current: _Attempt | None, target: tuple[str, ...]) -> _Attempt:
+        """The same key for the same choice (a retry), a new one for a new choice."""
+        if current is not None and current.target == target:
+            return current
+        return _Attempt(self._new_key(), target)
+
+    def _blocked_message(self, blocked: str | None) -> Message | None:
+        phone = str((self.state.branding_doc or {}).get("phone") or "")
+        if blocked == "too_late":
+            return Message("booking.blocked.too_late", {"phone": phone})
+        if blocked == "no_reschedules_left":
+            return Message("booking.blocked.no_reschedules_left", {"phone": phone})
+        return None
+
+    def _refusal(self, exc: ApiError) -> Message:
+        """A refusal as a sentence in the client's language (the server's is English)."""
+        code = exc.code if isinstance(exc, Rejected) else None
+        blocked = {"too_late": "too_late", "too_many_reschedules": "no_reschedules_left"}
+        message = self._blocked_message(blocked.get(code or ""))
+        if message is not None:
+            return message
+        if code in ("action_unavailable", "wrong_action", "not_cancellable"):
+            return Message("booking.unavailable")
+        if isinstance(exc, RateLimited):
+            return message_for(exc)
+        return Message(exc.message_key)
+
+    # -- the slots screen ------------------------------------------------------
+
+    async def open(self, activity_id: str) -> SlotScreen:
+        """Start booking or rescheduling ``activity_id`` and ask for slots."""
+        self._attempt = None
+        screen = SlotScreen(activity_id=activity_id, kind="book", title="")
+        self.screen = screen
+        doc = await self._doc(activity_id)
+        if doc is None:
+            screen.phase = Phase.FAILED
+            screen.notice = Message("detail.not_found")
+            return screen
+        now = self.state.clock()
+        kinds = {a.get("kind") for a in booking_rules.usable_actions(doc, now)}
+        kind = "reschedule" if doc.get("status") in booking_rules.BOOKED_STATUSES else "book"
+        screen.kind = kind
+        screen.title = str(doc.get("title") or doc.get("type_name") or "")
+        screen.rules = self._rules(doc, kind)
+        if kind == "reschedule":
+            item = self.state.item_for(doc, True)
+            when = ", ".join(p for p in (item.date_text, item.window_text) if p)
+            screen.current_text = self.tr.t("booking.current", when=when)
+        if kind not in kinds:
+            screen.phase = Phase.FAILED
+            blocked = booking_rules.blocked_change(doc, now)
+            screen.notice = self._blocked_message(blocked) or Message("booking.unavailable")
+            return screen
+        await self.load_slots()
+        return screen
+
+    def _rules(self, doc: dict[str, Any], kind: str) -> list[str]:
+        """The guardrails, said before the client starts."""
+        rails = booking_rules.guardrails(doc)
+        hours = f"{rails.cutoff_hours:g}"
+        configured = {a.get("kind") for a in booking_rules.configured_actions(doc)}
+        lines: list[str] = []
+        if kind == "reschedule":
+            if rails.cutoff_at is not None:
+                lines.append(
+                    self.tr.t(
+                        "booking.rules.cutoff",
+                        moment=self.tr.date_time(rails.cutoff_at),
+                        hours=hours,
+                    )
+                )
+            if rails.reschedules_left is not None:
+                lines.append(self.tr.t("booking.rules.left", count=rails.reschedules_left))
+        elif configured & {"reschedule", "cancel"}:
+            lines.append(self.tr.t("booking.rules.after_booking", hours=hours))
+        return lines
+
+    def _days(self, proposals: list[dict[str, Any]]) -> list[SlotDay]:
+        """Proposals grouped by local day; days in the order of their best slot."""
+        groups: dict[str, list[SlotItem]] = {}
+        labels: dict[str, str] = {}
+        for p in proposals:
+            start = parse_utc(str(p.get("window_start") or ""))
+            end = parse_utc(str(p.get("window_end") or ""))
+            if start is None or end is None or not isinstance(p.get("technician_id"), int):
+                continue  # a malformed proposal is skipped, never a crash
+            day = str(p.get("day") or start.date().isoformat())
+            labels.setdefault(day, self.tr.date(start))
+            name = p.get("technician_first_name")
+            groups.setdefault(day, []).append(
+                SlotItem(
+                    key=_slot_key(p),
+                    technician_id=int(p["technician_id"]),
+                    window_start=str(p["window_start"]),
+                    window_text=self.tr.arrival_window(start, end) or "",
+                    reason=str(p.get("reason") or ""),
+                    technician_text=self.tr.t("activities.technician", name=name) if name else None,
+                    day_text=labels[day],
+                )
+            )
+        return [SlotDay(label=labels[d], slots=slots) for d, slots in groups.items()]
+
+    async def load_slots(self) -> None:
+        """Ask the server for the assistant's proposals."""
+        screen = self.screen
+        if screen is None:
+            return
+        screen.phase = Phase.LOADING
+        screen.chosen = None
+        await self._changed()
+        try:
+            data = await self.state.api.slots(screen.activity_id)
+        except (Offline, ServerError):
+            screen.phase = Phase.OFFLINE
+            screen.notice = Message("booking.offline")
+        except Unauthorized:
+            await self._session_ended()
+            return
+        except ApiError as exc:
+            screen.phase = Phase.FAILED
+            screen.notice = self._refusal(exc)
+        else:
+            screen.days = self._days(data["proposals"])
+            screen.phase = Phase.READY
+            screen.notice = None if screen.days else Message("booking.no_slots")
+        await self._changed()
+
+    def choose(self, slot_key: str) -> Message | None:
+        """Pick a slot; returns the confirmation question (None: unknown slot)."""
+        screen = self.screen
+        if screen is None:
+            return None
+        for day in screen.days:
+            for slot in day.slots:
+                if slot.key == slot_key:
+                    screen.chosen = slot
+                    return Message(
+                        "booking.confirm_book" if screen.kind == "book" else "booking.confirm_move",
+                        {"day": slot.day_text, "window": slot.window_text},
+                    )
+        return None
+
+    def unchoose(self) -> None:
+        """The client said no to the confirmation."""
+        if self.screen is not None:
+            self.screen.chosen = None
+
+    async def confirm(self) -> bool:
+        """Book the chosen slot; True when it is booked.
+
+        The same choice retried (after a lost connection) sends the same
+        idempotency key.
+        """
+        screen = self.screen
+        if screen is None or screen.chosen is None:
+            return False
+        slot = screen.chosen
+        attempt = self._attempt_for(self._attempt, (screen.activity_id, screen.kind, slot.key))
+        self._attempt = attempt
+        screen.phase = Phase.SENDING
+        screen.notice = None
+        await self._changed()
+        try:
+            doc = await self.state.api.take_slot(
+                screen.activity_id,
+                screen.kind,
+                mutation_id=attempt.key,
+                technician_id=slot.technician_id,
+                window_start=slot.window_start,
+            )
+        except SlotTaken as exc:
+            # The key is spent (the server remembers its 409): a new choice, a new key.
+            self._attempt = None
+            screen.chosen = None
+            screen.days = self._days(exc.proposals)
+            screen.phase = Phase.READY
+            screen.notice = Message("booking.conflict" if screen.days else "booking.conflict_none")
+        except (Offline, ServerError):
+            # Keep the key and the choice: "Try again" replays the same attempt.
+            screen.phase = Phase.OFFLINE
+            screen.notice = Message("booking.offline_send")
+        except Unauthorized:
+            await self._session_ended()
+            return False
+        except ApiError as exc:
+            self._attempt = None
+            screen.chosen = None
+            screen.phase = Phase.FAILED
+            screen.notice = self._refusal(exc)
+        else:
+            self._attempt = None
+            await self.state.apply_activity(doc)
+            screen.phase = Phase.DONE
+            screen.booked_text = self.tr.t(
+                "booking.booked", day=slot.day_text, window=slot.window_text
+            )
+            await self._changed()
+            return True
+        await self._changed()
+        return False
+
+    async def retry(self) -> bool:
+        """ "Try again": resend the pending booking (same key), or reload the slots."""
+        screen = self.screen
+        if screen is None:
+            return False
+        if screen.chosen is not None and self._attempt is not None:
+            return await self.confirm()
+        await self.load_slots()
+        return False
+
+    def close(self) -> None:
+        """Leave the slots screen."""
+        self.screen = None
+        self._attempt = None
+
+    async def _on_state_event(self, event: str, data: Any) -> None:
+        # Back online while the screen waits for a connection: say so, and
+        # reload the slots (reading is harmless; a booking waits for the client).
+        screen = self.screen
+        if event != "status" or screen is None or screen.phase != Phase.OFFLINE:
+            return
+        if not isinstance(data, SyncStatus) or data.state != "idle":
+            return
+        if screen.chosen is not None:
+            screen.notice = Message("booking.back_online")
+            await self._changed()
+        else:
+            await self.load_slots()
+
+    async def _session_ended(self) -> None:
+        self.screen = None
+        await self.state.end_session()
+
+    # -- cancel -----------------------------------------------------------------
+
+    def cancel_reasons(self) -> list[tuple[str, str]]:
+        """The reasons to choose from: (code, label), in ``CANCEL_REASONS`` order."""
+        labels = {
+            "no_longer_needed": self.tr.t("cancel.reason.no_longer_needed"),
+            "not_available": self.tr.t("cancel.reason.not_available"),
+            "fixed": self.tr.t("cancel.reason.fixed"),
+            "other": self.tr.t("cancel.reason.other"),
+        }
+        return [(code, labels[code]) for code in CANCEL_REASONS]
+
+    async def cancel(self, activity_id: str, reason: str | None, details: str) -> Message | None:
+        """Cancel with a reason; None when cancelled, else the sentence to show.
+
+        A reason must be chosen, and "other" needs a few words. Retried after a
+        lost connection, the same reason sends the same idempotency key.
+        """
+        details = details.strip()
+        if reason not in CANCEL_REASONS:
+            return Message("cancel.error.choose")
+        if reason == "other" and not details:
+            return Message("cancel.error.details")
+        label = dict(self.cancel_reasons())[reason]
+        text = f"{label} — {details}" if details and reason != "other" else (details or label)
+        attempt = self._attempt_for(self._cancel_attempt, (activity_id, text))
+        self._cancel_attempt = attempt
+        try:
+            doc = await self.state.api.cancel(activity_id, mutation_id=attempt.key, reason=text)
+        except (Offline, ServerError):
+            return Message("cancel.offline")
+        except Unauthorized:
+            await self._session_ended()
+            return Message("error.session_ended")
+        except ApiError as exc:
+            self._cancel_attempt = None
+            return self._refusal(exc)
+        self._cancel_attempt = None
+        await self.state.apply_activity(doc)
+        return None
+
+    # -- calendar ---------------------------------------------------------------
+
+    async def calendar_file(self, activity_id: str) -> tuple[str, bytes] | None:
+        """The booked visit as an .ics file (name, bytes), built on the device.
+
+        Built from the synced documents with the server's own pure builder
+        (``backend.calendar_file``), so it works offline and in a browser,
+        where a download link could not carry the session's bearer token.
+        """
+        doc = await self._doc(activity_id)
+        if doc is None or not booking_rules.can_add_to_calendar(doc, self.state.clock()):
+            return None
+        try:
+            data = calendar_file.visit_ics(
+                doc, self.state.branding_doc or {}, self.tr.language, self.state.clock()
+            )
+        except (calendar_file.NotBooked, ValueError):
+            log.info("no calendar file for activity %s", activity_id)
+            return None
+        return calendar_file.file_name(doc), data
