@@ -14,6 +14,7 @@ leave the commit to the caller, like :mod:`backend.services.sessions`.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,30 +36,31 @@ log = logging.getLogger("portal.auth")
 HOUR = 3600
 
 # What the client reads, in their preferred language. ``{code}``/``{link}`` is
-# the secret, ``{minutes}`` its lifetime, ``{business_unit}`` the sender.
+# the secret, ``{lifetime}`` how long it lives ("1 minute", "10 minutes"; see
+# ``lifetime_text``), ``{business_unit}`` the sender.
 MESSAGES: dict[str, dict[str, str]] = {
     "fr": {
         "code_subject": "Votre code de connexion – {business_unit}",
         "code_body": (
             "Votre code de connexion à l'espace client {business_unit} : {code}\n"
-            "Il est valable {minutes} minutes et ne sert qu'une fois. "
+            "Il est valable {lifetime} et ne sert qu'une fois. "
             "Si vous n'avez rien demandé, ignorez ce message."
         ),
         "link_body": (
             "{business_unit} : connectez-vous à votre espace client avec ce lien "
-            "(valable {minutes} minutes, une seule fois) : {link}"
+            "(valable {lifetime}, une seule fois) : {link}"
         ),
     },
     "en": {
         "code_subject": "Your sign-in code – {business_unit}",
         "code_body": (
             "Your sign-in code for the {business_unit} client portal: {code}\n"
-            "It is valid for {minutes} minutes and works only once. "
+            "It is valid for {lifetime} and works only once. "
             "If you did not ask for it, ignore this message."
         ),
         "link_body": (
             "{business_unit}: sign in to your client portal with this link "
-            "(valid {minutes} minutes, single use): {link}"
+            "(valid {lifetime}, single use): {link}"
         ),
     },
 }
@@ -147,6 +149,16 @@ def identifier_key(kind: str, value: str) -> str:
 def link_url(settings: Settings, token: str) -> str:
     """The URL a client opens; the token sits in the fragment, which browsers never send."""
     return f"{settings.public_base_url.rstrip('/')}/login/link#{token}"
+
+
+def lifetime_text(seconds: int) -> str:
+    """How long a code or link lives, in whole minutes rounded up ("1 minute", "10 minutes").
+
+    Rounded up so that a lifetime under a minute never reads "0 minutes"; the
+    words are the same in English and French.
+    """
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def _texts(client: Client) -> dict[str, str]:
@@ -243,7 +255,7 @@ def request_code(
         fields = {
             "business_unit": bu.name,
             "code": code,
-            "minutes": str(settings.otp_ttl_seconds // 60),
+            "lifetime": lifetime_text(settings.otp_ttl_seconds),
         }
         message = Message(
             channel=channel,
@@ -417,7 +429,7 @@ def request_sms_link(
             subject="",
             body=texts["link_body"].format(
                 business_unit=bu.name,
-                minutes=str(settings.sms_link_ttl_seconds // 60),
+                lifetime=lifetime_text(settings.sms_link_ttl_seconds),
                 link=link_url(settings, token),
             ),
             business_unit_id=bu.id,

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from backend.api.errors import json_safe
+from backend.api.main import create_app
 from backend.core.config import Settings
-from backend.models import Activity, BusinessUnit, Mutation
+from backend.models import Activity, BusinessUnit, Mutation, OutgoingMessage
+from backend.services.auth import lifetime_text
 from tests import factories
 from tests.backend.portal_setup import World, build_world
 from tests.backend.test_booking import Booking, new_id, slots, take
@@ -324,3 +326,41 @@ async def test_records_from_before_the_binding_replay_on_the_same_action(
         headers=booking.auth(0),
     )
     assert r.status_code == 409 and r.json()["code"] == "mutation_id_reused"
+
+
+# --- 6. lifetimes under a minute ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1, "1 minute"), (30, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (600, "10 minutes")],
+)
+def test_lifetimes_round_up_to_whole_minutes(seconds: int, text: str) -> None:
+    assert lifetime_text(seconds) == text
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+async def test_a_short_lived_code_and_link_never_say_0_minutes(
+    settings: Settings, clock: Clock, language: str
+) -> None:
+    short = settings.model_copy(update={"otp_ttl_seconds": 30, "sms_link_ttl_seconds": 45})
+    app = create_app(short, clock=clock)
+    try:
+        with app.state.sessionmaker() as s:
+            bu = factories.business_unit(s)
+            factories.client(s, bu, preferred_language=language)
+            s.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as c:
+            r = await c.post("/auth/code/request", json={"identifier": "alice@example.com"})
+            assert r.status_code == 202
+            r = await c.post("/auth/link/request", json={"phone": "+33612345678"})
+            assert r.status_code == 202
+        with app.state.sessionmaker() as s:
+            bodies = [m.body for m in s.query(OutgoingMessage).order_by(OutgoingMessage.id)]
+    finally:
+        app.state.engine.dispose()
+    assert len(bodies) == 2
+    for body in bodies:
+        assert "0 minute" not in body
+        assert "1 minute" in body and "1 minutes" not in body
