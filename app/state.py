@@ -57,6 +57,10 @@ META_LANGUAGE = "ui_language"
 META_LANGUAGE_UNSENT = "ui_language_unsent"
 
 CODE_RE = re.compile(r"^\d{6}$")
+# A refusal to send a code with a wait this short means one was sent a moment
+# ago (the per-identifier gap, 60 s by default): show the code form and its
+# countdown. A longer wait is the hourly limit: say so on the first form.
+JUST_SENT_MAX_WAIT = 120
 
 Listener = Callable[[str, Any], Awaitable[None]]
 
@@ -343,8 +347,8 @@ class AppState:
         try:
             retry_after = await self.api.request_code(identifier)
         except RateLimited as exc:
-            # A code was probably sent a moment ago: let the user type it.
-            self.signin.step = SignInStep.CODE
+            # One state at a time: either "we sent you a code" with its
+            # countdown, or "too many attempts", never both.
             self.signin.resend_at = self.monotonic() + exc.retry_after
             self.signin.error = message_for(exc)
         except ApiError as exc:
@@ -392,7 +396,11 @@ class AppState:
         try:
             preview = await self.api.inspect_link(token)
         except ApiError as exc:
-            self.signin.error = message_for(exc)
+            if exc.retry_after <= JUST_SENT_MAX_WAIT:
+                self.signin.step = SignInStep.CODE
+            elif self.signin.step != SignInStep.CODE:
+                self.signin.error = message_for(exc)
+            # On the code form (a resend), the countdown tells the wait in minutes.
             self.signin.busy = False
             await self._emit("signin")
             return False
@@ -483,6 +491,10 @@ class AppState:
             await self.refresh(max_attempts=attempts)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+            if isinstance(exc, RateLimited) and self.signin.step == SignInStep.CODE:
+                # No code can be checked for a while: the code form would only
+                # contradict the error ("we sent you a code").
+                self.signin.step = SignInStep.IDENTIFIER
 
     async def _on_status(self, status: SyncStatus) -> None:
         self.sync_status = status
@@ -496,6 +508,10 @@ class AppState:
             if (self.branding_doc or {}).get("logo_url") != old_logo_url:
                 self.logo = None
         else:
+        if self._language_chosen:
+            # The language chosen on this device (on the sign-in screen, or
+            # before) wins over the profile's: save it for this client too.
+            await asyncio.to_thread(self._remember_language, self.tr.language)
             await self._reload_activities(changed.get(ACTIVITIES, set()))
         await self._emit("data", result)
 
@@ -600,6 +616,10 @@ class AppState:
     def item_for(self, doc: dict[str, Any], upcoming: bool) -> ActivityItem:
         """Format one activity document as a list row."""
         start = _start_of(doc)
+        if not self._language_chosen and brand.get("locale"):
+            # Sign in in the company's language, which its clients' profiles
+            # default to, so the screens before and after sign-in agree.
+            self.tr.set_language(normalize_language(str(brand["locale"])))
         window = self.tr.arrival_window(
             parse_utc(doc.get("window_start")), parse_utc(doc.get("window_end"))
         )

@@ -757,6 +757,9 @@ _BEFORE_24H = {"timing": "before_visit", "min_hours_before": 24}
 _REQUEST = {"key": "request", "kind": "request", "label": "Demander une intervention"}
 
 # Activity types; ``form`` in an action refers to FORMS by key.
+# Title templates name what the visit is and where: no date (the card prints
+# it on its own line, in the client's language) and no connector words, so a
+# title reads the same in English and French.
 ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
     {
         "name": "Entretien chaudière",
@@ -801,7 +804,7 @@ ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
         "skills": ["plumbing"],
         "weight": 3.0,
         "portal_shown": True,
-        "title_template": "{type.name} {activity.date} – {site.label}",
+        "title_template": "{type.name} – {site.label}",
         "actions": [
             _REQUEST,
             # Before the visit = while not yet started; a repair waiting for a date
@@ -876,7 +879,7 @@ ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
         "skills": ["air_conditioning"],
         "weight": 1.5,
         "portal_shown": True,
-        "title_template": "{type.name} – {activity.date} à {activity.time}",
+        "title_template": "{type.name} – {site.label}",
         "actions": [
             {
                 "key": "book",

@@ -6,7 +6,7 @@ so the three can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.domain import BookingSettings
-from backend.localization import format_date, format_time
+from backend.localization import format_date, format_datetime, format_time
 from backend.models import (
     Activity,
     ActivityType,
@@ -23,7 +23,7 @@ from backend.models import (
     FormDefinition,
     Site,
 )
-from backend.templates import render_template
+from backend.templates import TemplateError, render_template, variables_in
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -107,25 +107,47 @@ def is_visible(activity: Activity, bu: BusinessUnit) -> bool:
 
 
 def render_title(activity: Activity, client: Client, bu: BusinessUnit) -> str:
-    """The activity's title from its type's template, in the client's language."""
+    """The activity's title from its type's template.
+
+    Dates and times follow the client's language (Babel, in the business
+    unit's zone); the company's own words stay as staff wrote them. Only the
+    variables the template uses are computed (a feed renders thousands).
+    """
+    template = activity.type.title_template
+    try:
+        wanted = set(variables_in(template))
+    except TemplateError:
+        return activity.type.name  # saved before validation existed: never fail a title
     lang = client.preferred_language
+    tz = bu.timezone
     start = activity.scheduled_start
     site = activity.site
-    values = {
-        "type.name": activity.type.name,
-        "activity.id": str(activity.id),
-        "activity.date": format_date(start, lang, bu.timezone) if start else "",
-        "activity.time": format_time(start, lang, bu.timezone) if start else "",
-        "activity.status": activity.status,
-        "site.label": site.label,
-        "site.city": site.city,
-        "site.street": site.street,
-        "site.postal_code": site.postal_code,
-        "client.name": client.name,
-        "technician.first_name": activity.technician.first_name if activity.technician else "",
-        "bu.name": bu.name,
+    technician = activity.technician
+    asked = activity.created_at  # when the client asked (None before the first flush)
+    compute: dict[str, Callable[[], str]] = {
+        "type.name": lambda: activity.type.name,
+        "activity.id": lambda: str(activity.id),
+        "activity.reference": lambda: reference(activity),
+        "activity.date": lambda: format_date(start, lang, tz) if start else "",
+        "activity.time": lambda: format_time(start, lang, tz) if start else "",
+        "activity.datetime": lambda: format_datetime(start, lang, tz) if start else "",
+        "activity.requested_date": lambda: format_date(asked, lang, tz) if asked else "",
+        "activity.status": lambda: activity.status,
+        "site.label": lambda: site.label,
+        "site.city": lambda: site.city,
+        "site.street": lambda: site.street,
+        "site.postal_code": lambda: site.postal_code,
+        "client.name": lambda: client.name,
+        "technician.first_name": lambda: technician.first_name if technician else "",
+        "bu.name": lambda: bu.name,
     }
-    return render_template(activity.type.title_template, values) or activity.type.name
+    values = {name: compute[name]() for name in wanted if name in compute}
+    return render_template(template, values) or activity.type.name
+
+
+def reference(activity: Activity) -> str:
+    """The number the office and the client quote for an intervention (also in the .ics)."""
+    return str(activity.id)
 
 
 def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[str, Any]:
@@ -134,6 +156,10 @@ def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[s
     return {
         "id": activity.id,
         "title": render_title(activity, client, bu),
+        # What tells two cards with the same title apart: the reference, the
+        # site (below) and when the client asked.
+        "reference": reference(activity),
+        "requested_at": iso(activity.created_at),
         "status": activity.status,
         "type_id": activity.type_id,
         "type_name": activity.type.name,

@@ -188,14 +188,14 @@ async def test_resend_too_soon_gives_retry_minutes(
     await state.request_code("alice@example.com")
     # The countdown stops a resend in the app itself...
     assert not await state.resend_code()
-    # ...and the server's 429 becomes "try again in N min".
+    # ...and the server's 429 a moment after a code was sent is the code form
+    # with its countdown, not an error beside "we sent you a code".
     await state.request_code("alice@example.com")
-    assert state.signin.error is not None
-    assert state.signin.error.key == "signin.error.rate_limited"
-    assert state.signin.error.params == {"minutes": 1}
+    assert state.signin.error is None
     assert state.signin.step == SignInStep.CODE
 
 
+    assert 0 < state.signin.resend_seconds_left(state.monotonic()) <= 60
 async def test_unknown_identifier_looks_the_same(state: AppState, world: World) -> None:
     assert await state.request_code("nobody@example.com")
     assert state.signin.error is None
@@ -482,3 +482,79 @@ async def test_incremental_sync_reports_only_changed_rows(
 
 def test_now_is_timezone_aware() -> None:
     assert datetime.now(UTC).tzinfo is not None
+
+
+# --- first hour: one state at a time, one language ------------------------------
+
+
+async def test_the_hourly_limit_is_said_on_the_first_form_only(
+    state: AppState, api: FastAPI, world: World, clock: Clock
+) -> None:
+    for _ in range(5):  # five codes an hour
+        assert await state.request_code("alice@example.com")
+        clock.advance(seconds=61)
+    await state.show_step(SignInStep.IDENTIFIER)
+    assert not await state.request_code("alice@example.com")
+    assert state.signin.step == SignInStep.IDENTIFIER  # never "we sent you a code"
+    assert state.signin.error is not None
+    assert state.signin.error.key == "signin.error.rate_limited"
+    assert state.signin.error.params["minutes"] > 1
+
+    # Asking again from the code form: the countdown tells the wait, no error.
+    state.signin.step = SignInStep.CODE
+    state.signin.error = None
+    await state.request_code("alice@example.com")
+    assert state.signin.step == SignInStep.CODE
+    assert state.signin.error is None
+    assert state.signin.resend_seconds_left(state.monotonic()) > 60
+
+
+async def test_too_many_wrong_codes_lands_on_the_first_form(
+    state: AppState, api: FastAPI, world: World, clock: Clock
+) -> None:
+    wrong_tries = 0
+    while state.signin.error is None or state.signin.error.key != "signin.error.rate_limited":
+        assert wrong_tries < 20, "the server never limited the failures"
+        if wrong_tries % 3 == 0:  # a code dies after three wrong tries: ask another
+            clock.advance(seconds=61)
+            await state.show_step(SignInStep.IDENTIFIER)
+            assert await state.request_code("alice@example.com")
+        good = last_code(api, "alice@example.com")
+        await state.verify_code("000000" if good != "000000" else "111111")
+        wrong_tries += 1
+    assert state.signin.step == SignInStep.IDENTIFIER
+
+
+async def test_sign_in_speaks_the_company_language_like_the_screens_after_it(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    assert state.tr.language == "en"  # nothing known yet
+    await state.load_public_branding()
+    assert state.tr.language == "fr"  # the company's language (world.bu.locale)
+    await sign_in(state, api)
+    assert state.tr.language == "fr"  # Alice's profile agrees
+
+
+async def test_a_language_chosen_on_the_sign_in_screen_wins_and_is_saved(
+    state: AppState, api: FastAPI, world: World
+) -> None:
+    await state.load_public_branding()
+    await state.set_language("en")  # on the sign-in screen, before anyone is known
+    await sign_in(state, api)  # Alice's profile says French
+    assert state.tr.language == "en"
+    await state.refresh()
+    assert state.tr.language == "en"
+    with api.state.sessionmaker() as check:
+        assert check.get(Client, world.alice.id).preferred_language == "en"
+    assert state.store.get_meta("ui_language_unsent") is None
+
+    # The device keeps the choice: the next person signing in here sees English,
+    # and their profile is told, so messages and titles agree with the screens.
+    await state.sign_out()
+    await state.load_public_branding()
+    assert state.tr.language == "en"
+    await sign_in(state, api, "bob@example.com")
+    await state.refresh()
+    assert state.tr.language == "en"
+    with api.state.sessionmaker() as check:
+        assert check.get(Client, world.bob.id).preferred_language == "en"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.orm import Session
 
+from backend.demo import ACTIVITY_TYPES
 from backend.localization import (
     format_date,
     format_datetime,
@@ -15,7 +18,10 @@ from backend.localization import (
     format_time_range,
     language,
 )
+from backend.models import Activity, BusinessUnit, Client
+from backend.services.projection import activity_doc, render_title
 from backend.templates import TemplateError, render_template, validate_template, variables_in
+from tests import factories
 
 
 def test_render_substitutes_known_variables() -> None:
@@ -74,3 +80,107 @@ def test_time_ranges_and_amounts() -> None:
     assert format_datetime(start, "fr", "Europe/Paris") == "lun. 23 nov. 2026, 08:00"
     assert format_money(Decimal("99.9"), "EUR", "en") == "€99.90"
     assert format_money(Decimal("99.9"), "EUR", "fr_FR") == "99,90\u00a0€"
+
+
+# --- a missing value takes its words with it (screen defect 4) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # The demo's old template for unscheduled visits ended in "– à".
+        ("{type.name} – {activity.date} à {activity.time}", "Entretien"),
+        ("{type.name} {activity.date} – {site.label}", "Entretien – Maison"),
+        ("{type.name} – {activity.date} – {site.city}", "Entretien – Lyon"),
+        ("{activity.date} – {site.city}", "Lyon"),
+        ("{type.name} ({site.postal_code} {site.city})", "Entretien (Lyon)"),
+        ("{type.name} ({site.street})", "Entretien"),
+        ("{type.name} [{site.street}, {site.city}]", "Entretien [Lyon]"),
+        ("[URGENT] {type.name}", "[URGENT] Entretien"),
+        ("{type.name} (pièces fournies)", "Entretien (pièces fournies)"),
+        ("({type.name}", "(Entretien"),
+        ("Visite du {activity.date}", ""),  # nothing left: the caller shows the type name
+    ],
+)
+def test_an_empty_variable_drops_its_words(template: str, expected: str) -> None:
+    values = {"type.name": "Entretien", "site.city": "Lyon", "site.label": "Maison"}
+    assert render_template(template, values) == expected
+
+
+def test_every_value_present_renders_the_template_as_written() -> None:
+    values = {
+        "type.name": "Entretien",
+        "activity.date": "lun. 23 nov. 2026",
+        "activity.time": "14:30",
+        "site.postal_code": "69002",
+        "site.city": "Lyon",
+    }
+    assert render_template("{type.name} – {activity.date} à {activity.time}", values) == (
+        "Entretien – lun. 23 nov. 2026 à 14:30"
+    )
+    assert render_template("{type.name} ({site.postal_code} {site.city})", values) == (
+        "Entretien (69002 Lyon)"
+    )
+
+
+# --- the demo's default templates (screen defects 5 and 6) -------------------------
+
+
+def _literal_words(template: str) -> str:
+    return re.sub(r"\{[^{}]*\}", "", template)
+
+
+def test_demo_templates_hold_no_date_and_no_words_of_one_language() -> None:
+    for spec in ACTIVITY_TYPES:
+        template = spec["title_template"]
+        validate_template(template)
+        used = set(variables_in(template))
+        # The card prints the date on its own line: a title must not repeat it.
+        assert not used & {"activity.date", "activity.time", "activity.datetime"}, template
+        # Only punctuation around the variables: the title reads right in en and fr.
+        assert re.fullmatch(r"[\s–\-(),]*", _literal_words(template)), template
+
+
+# --- titles in the client's language, from the database ----------------------------
+
+
+def _world(db: Session, template: str, language: str) -> tuple[Activity, Client, BusinessUnit]:
+    bu = factories.business_unit(db)
+    client = factories.client(db, bu, preferred_language=language)
+    kind = factories.activity_type(db, bu, title_template=template)
+    start = datetime(2026, 12, 4, 9, 15, tzinfo=UTC)  # Fri 4 Dec, 10:15 in Paris
+    activity = factories.activity(db, client, kind, start)
+    return activity, client, bu
+
+
+def test_english_titles_have_english_dates_and_no_french_connector(db: Session) -> None:
+    # Staff wrote a French connector: their words stay, dates follow the client.
+    activity, client, bu = _world(db, "{type.name} – {activity.date} à {activity.time}", "en")
+    assert render_title(activity, client, bu) == "Boiler service – Fri, Dec 4, 2026 à 10:15\u00a0AM"
+    # The connector-free variable reads right in both languages.
+    activity.type.title_template = "{type.name} – {activity.datetime}"
+    assert render_title(activity, client, bu) == "Boiler service – Fri, Dec 4, 2026, 10:15\u00a0AM"
+    client.preferred_language = "fr"
+    assert render_title(activity, client, bu) == "Boiler service – ven. 4 déc. 2026, 10:15"
+
+
+def test_unscheduled_title_and_what_tells_cards_apart(db: Session) -> None:
+    activity, client, bu = _world(db, "{type.name} – {activity.date} à {activity.time}", "fr")
+    activity.status, activity.scheduled_start, activity.scheduled_end = "to_schedule", None, None
+    activity.window_start = activity.window_end = None
+    activity.created_at = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # when the client asked
+    db.flush()
+    doc = activity_doc(activity, client, bu)
+    assert doc["title"] == "Boiler service"
+    assert doc["reference"] == str(activity.id)
+    assert doc["requested_at"] == "2026-11-30T08:00:00Z"
+    assert doc["site"]["label"] == "Home" and doc["site"]["city"] == "Lyon"
+    activity.type.title_template = "{type.name} ({activity.reference}, {activity.requested_date})"
+    assert (
+        render_title(activity, client, bu) == f"Boiler service ({activity.id}, lun. 30 nov. 2026)"
+    )
+
+
+def test_a_template_saved_broken_still_gives_a_title(db: Session) -> None:
+    activity, client, bu = _world(db, "{type.name", "en")
+    assert render_title(activity, client, bu) == "Boiler service"
