@@ -25,15 +25,25 @@ class AccountView:
         self.language_buttons = {
             lang: ft.OutlinedButton(on_click=self._language_handler(lang)) for lang in LANGUAGES
         }
-        self.memory_note = ft.Text(italic=True, color=ft.Colors.ERROR)
+        # Information, not a warning: a browser session served to many users
+        # never keeps the token, which is the safe and expected thing.
+        self.memory_note = ft.Text(size=13, color=ft.Colors.ON_SURFACE_VARIANT)
         self.sign_out_note = ft.Text(size=12)
         self.sign_out = ft.FilledButton(icon=ft.Icons.LOGOUT, on_click=self._sign_out)
         self.control = ft.Column(
             [
-                self.who_title, self.name, self.contacts,
-                self.sync_title, self.sync_text, self.pending,
-                self.language_title, ft.Row(list(self.language_buttons.values()), spacing=8),
-                ft.Divider(), self.memory_note, self.sign_out_note, self.sign_out,
+                self.who_title,
+                self.name,
+                self.contacts,
+                self.sync_title,
+                self.sync_text,
+                self.pending,
+                self.language_title,
+                ft.Row(list(self.language_buttons.values()), spacing=8),
+                ft.Divider(),
+                self.memory_note,
+                self.sign_out_note,
+                self.sign_out,
             ],
             spacing=10,
             scroll=ft.ScrollMode.AUTO,

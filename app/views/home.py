@@ -1,4 +1,8 @@
-"""Home: the business unit's branding, contact buttons, the next appointment."""
+"""Home: a welcome, the next appointment, the business unit's contact buttons.
+
+The company's logo and name are in the shell's header, above every tab, so
+this screen does not repeat them.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,20 @@ from app.views.theme import section_title, status_chip
 
 
 class HomeView:
-    """Branding card + next appointment; ``refresh`` re-reads the state."""
+    """Welcome, next appointment and contacts; ``refresh`` re-reads the state."""
 
-    def __init__(self, state: AppState, open_activity: Callable[[str], Awaitable[None]],
-                 show_all: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        open_activity: Callable[[str], Awaitable[None]],
+        show_all: Callable[[], Awaitable[None]],
+    ) -> None:
         """``open_activity(id)`` opens a detail; ``show_all()`` opens the list."""
         self.state = state
         self._open_activity = open_activity
         self._show_all = show_all
-        self.logo = ft.Container()
-        self.name = ft.Text(size=24, weight=ft.FontWeight.BOLD)
         self.description = ft.Text()
-        self.welcome = ft.Text(size=16)
+        self.welcome = ft.Text(size=22, weight=ft.FontWeight.BOLD)
         self.contact_title = section_title("")
         self.call = ft.OutlinedButton(icon=ft.Icons.PHONE)
         self.email = ft.OutlinedButton(icon=ft.Icons.EMAIL_OUTLINED)
@@ -36,15 +42,13 @@ class HomeView:
         self._next_id: str | None = None
         self.control = ft.Column(
             [
-                ft.Row([self.logo, ft.Column([self.name, self.welcome], spacing=2, expand=True)],
-                       vertical_alignment=ft.CrossAxisAlignment.CENTER),
+                self.welcome,
                 self.description,
                 self.next_title,
                 self.next_card,
                 self.see_all,
                 self.contact_title,
-                ft.Row([self.call, self.email, self.address], wrap=True, spacing=8,
-                       run_spacing=8),
+                ft.Row([self.call, self.email, self.address], wrap=True, spacing=8, run_spacing=8),
             ],
             spacing=14,
             scroll=ft.ScrollMode.AUTO,
@@ -55,12 +59,11 @@ class HomeView:
         """Fill every text from the state (no ``update`` here)."""
         tr = self.state.tr
         brand = self.state.branding
-        self.logo.content = ft.Image(src=self.state.logo, height=56) if self.state.logo else None
-        self.name.value = brand.name if brand else tr.t("app.title")
         self.description.value = (brand.description or "") if brand else ""
         self.description.visible = bool(self.description.value)
         name = self.state.client_name
         self.welcome.value = tr.t("home.welcome", name=name) if name else ""
+        self.welcome.visible = bool(name)
         self.contact_title.value = tr.t("home.contact")
         self.call.content = f"{tr.t('home.call')} {brand.phone}" if brand and brand.phone else ""
         self.call.url = brand.tel_url if brand else None
@@ -83,16 +86,29 @@ class HomeView:
             self.next_body.controls = [ft.Text(tr.t("home.no_next"))]
             return
         lines: list[ft.Control] = [
-            ft.Row([ft.Text(item.title, size=17, weight=ft.FontWeight.W_600, expand=True),
-                    status_chip(item.status_label, item.status)]),
+            ft.Row(
+                [
+                    ft.Text(item.title, size=17, weight=ft.FontWeight.W_600, expand=True),
+                    status_chip(item.status_label, item.status),
+                ]
+            ),
             ft.Row([ft.Icon(ft.Icons.EVENT, size=18), ft.Text(item.date_text, expand=True)]),
         ]
         if item.window_text:
-            lines.append(ft.Row([ft.Icon(ft.Icons.SCHEDULE, size=18),
-                                 ft.Text(item.window_text, expand=True)]))
+            lines.append(
+                ft.Row(
+                    [ft.Icon(ft.Icons.SCHEDULE, size=18), ft.Text(item.window_text, expand=True)]
+                )
+            )
         if item.technician_text:
-            lines.append(ft.Row([ft.Icon(ft.Icons.PERSON_OUTLINE, size=18),
-                                 ft.Text(item.technician_text, expand=True)]))
+            lines.append(
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.PERSON_OUTLINE, size=18),
+                        ft.Text(item.technician_text, expand=True),
+                    ]
+                )
+            )
         self.next_body.controls = lines
 
     async def _open_next(self, _e: ft.Event[ft.Control]) -> None:

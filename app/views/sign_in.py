@@ -1,17 +1,21 @@
 """Sign-in screen: email or phone → code, resend countdown, or a login link.
 
 No I/O here: buttons call ``AppState`` methods, which do the network work and
-report back through ``refresh``.
+report back through ``refresh``. One state at a time: the form of the current
+step and at most one message. A language can be picked here; it is kept after
+sign-in and saved for the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import Future
 
 import flet as ft
 
-from app.state import AppState, SignInStep
+from app.i18n import LANGUAGES
+from app.state import AppState, SignInStep, minutes_for
 
 
 class SignInView:
@@ -32,9 +36,12 @@ class SignInView:
         )
         self.send_button = ft.FilledButton(on_click=self._send_code)
         self.link_button = ft.TextButton(on_click=self._show_link)
+        # No max_length: Flutter's "N characters remaining" counter is not
+        # translated; the state checks the six digits. Focused as soon as it
+        # appears, so the first digit typed lands in it.
         self.code = ft.TextField(
             keyboard_type=ft.KeyboardType.NUMBER,
-            max_length=6,
+            autofocus=True,
             on_submit=self._verify,
         )
         self.verify_button = ft.FilledButton(on_click=self._verify)
@@ -46,26 +53,38 @@ class SignInView:
         self.back_button = ft.TextButton(on_click=self._back)
         self.confirm_link_button = ft.FilledButton(on_click=self._confirm_link)
         self.cancel_link_button = ft.TextButton(on_click=self._back)
-        self.memory_note = ft.Text(size=12, italic=True)
+        self.language_buttons = {
+            lang: ft.TextButton(on_click=self._language_handler(lang)) for lang in LANGUAGES
+        }
+        self.languages = ft.Row(
+            list(self.language_buttons.values()),
+            alignment=ft.MainAxisAlignment.CENTER,
+            wrap=True,
+        )
         self.identifier_form = ft.Column(
-            [self.identifier, self.send_button, self.link_button], spacing=12,
+            [self.identifier, self.send_button, self.link_button],
+            spacing=12,
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         self.code_form = ft.Column(
-            [self.code, self.verify_button, self.countdown, self.resend_button,
-             self.change_button],
+            [self.code, self.verify_button, self.countdown, self.resend_button, self.change_button],
             spacing=8,
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
-        self.link_form = ft.Column([self.link, self.link_submit, self.back_button], spacing=12,
-                                   horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
+        self.link_form = ft.Column(
+            [self.link, self.link_submit, self.back_button],
+            spacing=12,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
         self.confirm_link_form = ft.Column(
-            [self.confirm_link_button, self.cancel_link_button], spacing=12,
+            [self.confirm_link_button, self.cancel_link_button],
+            spacing=12,
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         self.logo = ft.Container()
-        self.company = ft.Text(size=16, weight=ft.FontWeight.W_500, visible=False,
-                               text_align=ft.TextAlign.CENTER)
+        self.company = ft.Text(
+            size=16, weight=ft.FontWeight.W_500, visible=False, text_align=ft.TextAlign.CENTER
+        )
         self._shown_logo: bytes | None = None
         card = ft.Container(
             content=ft.Column(
@@ -80,7 +99,7 @@ class SignInView:
                     self.code_form,
                     self.link_form,
                     self.confirm_link_form,
-                    self.memory_note,
+                    self.languages,
                 ],
                 spacing=16,
                 tight=True,
@@ -124,8 +143,7 @@ class SignInView:
             self.title.value = tr.t("signin.code_sent")
             self.intro.value = tr.t("signin.code_sent_to", identifier=s.identifier)
         elif step == SignInStep.CONFIRM_LINK:
-            self.title.value = tr.t("signin.confirm_link_title",
-                                    business_unit=s.link_business_unit)
+            self.title.value = tr.t("signin.confirm_link_title", business_unit=s.link_business_unit)
             self.intro.value = tr.t("signin.confirm_link_intro")
         else:
             self.title.value = tr.t("signin.link_title")
@@ -148,16 +166,26 @@ class SignInView:
         self.error.value = s.error.text(tr) if s.error else ""
         self.error.visible = s.error is not None
         self.busy.visible = s.busy
-        for button in (self.send_button, self.verify_button, self.link_submit,
-                       self.confirm_link_button):
+        for button in (
+            self.send_button,
+            self.verify_button,
+            self.link_submit,
+            self.confirm_link_button,
+        ):
             button.disabled = s.busy
-        self.memory_note.value = tr.t("signin.memory_only")
-        self.memory_note.visible = not self.state.token_persistent
+        for lang, button in self.language_buttons.items():
+            button.content = tr.t(f"language.{lang}")
+            button.icon = ft.Icons.CHECK if lang == tr.language else None
         self._refresh_countdown()
 
     def _refresh_countdown(self) -> None:
+        tr = self.state.tr
         left = self.state.signin.resend_seconds_left(self.state.monotonic())
-        self.countdown.value = self.state.tr.t("signin.resend_in", seconds=left)
+        if left >= 60:
+            # "in 46 min", never "in 2724 s".
+            self.countdown.value = tr.t("signin.resend_in_minutes", minutes=minutes_for(left))
+        else:
+            self.countdown.value = tr.t("signin.resend_in", seconds=left)
         self.countdown.visible = left > 0
         self.resend_button.disabled = left > 0 or self.state.signin.busy
 
@@ -188,7 +216,19 @@ class SignInView:
             self.start_countdown(self.control.page)
 
     async def _verify(self, _e: ft.Event[ft.Control]) -> None:
-        await self.state.verify_code(self.code.value or "")
+        if await self.state.verify_code(self.code.value or ""):
+            return
+        # A refused code is of no use: clear it for the next try. Sent at once
+        # (the "signin" event already went out with the old value).
+        self.code.value = ""
+        with contextlib.suppress(RuntimeError):  # not on a page: tests build it bare
+            self.code.update()
+
+    def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
+        async def choose(_e: ft.Event[ft.Control]) -> None:
+            await self.state.set_language(lang)
+
+        return choose
 
     async def _resend(self, _e: ft.Event[ft.Control]) -> None:
         if await self.state.resend_code():

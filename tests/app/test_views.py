@@ -19,8 +19,12 @@ from app.state import ACTIVITIES, AppState, MemoryTokenStore
 from app.sync.api import PortalApi
 from app.sync.engine import META_CURSOR, META_LAST_SYNC, SyncResult, open_store
 from app.sync.store import Store
+from app.views.account import AccountView
 from app.views.activities import ActivitiesView
+from app.views.home import HomeView
 from app.views.shell import tab_for_route
+from app.views.sign_in import SignInView
+from app.views.theme import color_scheme, contrast_ratio
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 UPCOMING = 70
@@ -74,6 +78,10 @@ async def state(tmp_path: Path) -> AsyncIterator[AppState]:
 
 
 async def no_open(_id: str) -> None:
+    return None
+
+
+async def no_open_all() -> None:
     return None
 
 
@@ -183,3 +191,115 @@ def test_web_address_picks_the_first_tab() -> None:
     assert tab_for_route("") == "home"
     assert tab_for_route(None) == "home"
     assert tab_for_route("/login/link#abc") == "home"
+
+
+# --- first hour: sign-in, account, home, theme ------------------------------------
+
+
+def control_texts(control: ft.Control) -> list[str]:
+    """Every string a control tree shows (values, labels, button texts)."""
+    found: list[str] = []
+    stack: list[object] = [control]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+            continue
+        if not isinstance(item, ft.Control) or not getattr(item, "visible", True):
+            continue
+        for name in ("value", "label", "content", "controls"):
+            child = getattr(item, name, None)
+            if isinstance(child, list):
+                stack.extend(child)
+            elif child is not None:
+                stack.append(child)
+    return found
+
+
+@pytest.fixture
+async def world_state(tmp_path: Path, api: Any, settings: Any, clock: Any) -> AsyncIterator[Any]:
+    """A signed-out state on the real backend in-process (two clients, one company)."""
+    from tests.backend.portal_setup import build_world
+
+    with api.state.sessionmaker() as db:
+        build_world(db, settings, clock.now)
+        db.commit()
+    store = open_store(tmp_path / "cache.sqlite3")
+    s = AppState(PortalApi.embedded(api), store, MemoryTokenStore(), clock=clock)
+    await s.start()
+    yield s
+    await s.api.aclose()
+    store.close()
+
+
+async def test_sign_in_shows_one_state_and_minutes(world_state: AppState) -> None:
+    view = SignInView(world_state)
+    assert await world_state.request_code("alice@example.com")
+    view.refresh()
+    assert view.title.value == "We sent you a code"
+    assert not view.error.visible
+    # A long wait is told in minutes, never "2724 s".
+    world_state.signin.resend_at = world_state.monotonic() + 2724
+    view.refresh()
+    assert view.countdown.value == "You can ask for a new code in 46 min"
+    world_state.signin.resend_at = world_state.monotonic() + 42.5
+    view.refresh()
+    assert view.countdown.value == "You can ask for a new code in 43 s"
+    # Flutter's untranslated "6 characters remaining" counter comes with max_length.
+    assert view.code.max_length is None
+
+
+async def test_a_wrong_code_is_cleared_from_the_field(world_state: AppState) -> None:
+    view = SignInView(world_state)
+    assert await world_state.request_code("alice@example.com")
+    view.code.value = "000000"
+    await view._verify(None)  # type: ignore[arg-type]
+    assert world_state.signin.error is not None
+    assert world_state.signin.error.key == "signin.error.wrong_code"
+    assert view.code.value == ""
+
+
+async def test_session_in_memory_is_said_calmly_in_account_only(world_state: AppState) -> None:
+    assert not world_state.token_persistent
+    sign_in = SignInView(world_state)
+    await world_state.load_public_branding()
+    sign_in.refresh()
+    shown = " ".join(control_texts(sign_in.control))
+    assert "session" not in shown.lower()
+    assert "English" in shown and "Français" in shown  # a language can be picked here
+
+    account = AccountView(world_state)
+    account.refresh()
+    assert account.memory_note.visible
+    assert account.memory_note.color != ft.Colors.ERROR
+    assert "sécurité" in str(account.memory_note.value)  # the company's language: French
+
+
+async def test_sign_in_language_buttons_switch_the_screen(world_state: AppState) -> None:
+    view = SignInView(world_state)
+    await world_state.load_public_branding()
+    view.refresh()
+    assert view.title.value == "Connexion"
+    await view.language_buttons["en"].on_click(None)  # type: ignore[misc]
+    view.refresh()
+    assert view.title.value == "Sign in"
+    assert view.language_buttons["en"].icon == ft.Icons.CHECK
+
+
+async def test_home_does_not_repeat_the_company_name(state: AppState) -> None:
+    home = HomeView(state, no_open, no_open_all)
+    home.refresh()
+    shown = control_texts(home.control)
+    assert "Heating" not in shown  # the header above every tab shows it
+    assert "Hello Claire" in shown
+
+
+def test_the_primary_colour_is_the_brand_colour_exactly() -> None:
+    scheme = color_scheme("#D84315")
+    assert scheme.primary == "#D84315"
+    # Text on the orange must read (WCAG AA): white gives 4.4:1, black 4.7:1.
+    assert contrast_ratio("#D84315", str(scheme.on_primary)) >= 4.5
+    assert scheme.on_primary == "#000000"
+    assert color_scheme("#1565C0").on_primary == "#FFFFFF"  # a dark brand: white text
+    assert color_scheme("#FFEB3B").on_primary == "#000000"  # a light brand: dark text
+    assert color_scheme("brown").primary == "#1565C0"  # malformed: the default
