@@ -242,3 +242,50 @@ def test_parsing_and_normalising() -> None:
     assert parse_utc("2026-11-23T09:00:00Z") == datetime(2026, 11, 23, 9, tzinfo=UTC)
     assert parse_utc(None) is None and parse_utc("garbage") is None
     assert normalize_language("FR_ca") == "fr" and normalize_language("de") == "en"
+
+
+# Europe/Paris changes clocks on the last Sunday of March (02:00 -> 03:00) and of
+# October (03:00 -> 02:00). A window must be shown with the offset of its own
+# moment, not the day's midnight offset or the device's.
+@pytest.mark.parametrize(
+    ("start", "end", "english", "french"),
+    [
+        # 29 March 2026, after the jump (UTC+2): 06:00Z is 08:00 local, not 07:00.
+        (
+            "2026-03-29T06:00:00Z",
+            "2026-03-29T08:00:00Z",
+            f"Arrival between 8:00{NBSP}AM and 10:00{NBSP}AM",
+            "Arrivée entre 08:00 et 10:00",
+        ),
+        # A window across the jump: one real hour, two hours on the wall clock.
+        (
+            "2026-03-29T00:30:00Z",
+            "2026-03-29T01:30:00Z",
+            f"Arrival between 1:30{NBSP}AM and 3:30{NBSP}AM",
+            "Arrivée entre 01:30 et 03:30",
+        ),
+        # 25 October 2026, after the fall back (UTC+1): 07:00Z is 08:00, not 09:00.
+        (
+            "2026-10-25T07:00:00Z",
+            "2026-10-25T09:00:00Z",
+            f"Arrival between 8:00{NBSP}AM and 10:00{NBSP}AM",
+            "Arrivée entre 08:00 et 10:00",
+        ),
+        # Across the fall back: two real hours, one on the wall clock.
+        (
+            "2026-10-25T00:00:00Z",
+            "2026-10-25T02:00:00Z",
+            f"Arrival between 2:00{NBSP}AM and 3:00{NBSP}AM",
+            "Arrivée entre 02:00 et 03:00",
+        ),
+    ],
+)
+def test_arrival_window_on_the_days_clocks_change(
+    start: str, end: str, english: str, french: str
+) -> None:
+    first, last = parse_utc(start), parse_utc(end)
+    tr = Translator("en", "Europe/Paris")
+    assert tr.arrival_window(first, last) == english
+    tr.set_language("fr")
+    assert tr.arrival_window(first, last) == french
+    assert tr.date(first) == ("dim. 29 mars 2026" if "-03-" in start else "dim. 25 oct. 2026")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy.orm import Session
 
+from app.i18n import Translator, parse_utc
 from backend.demo import ACTIVITY_TYPES
 from backend.localization import (
     format_date,
@@ -184,3 +185,31 @@ def test_unscheduled_title_and_what_tells_cards_apart(db: Session) -> None:
 def test_a_template_saved_broken_still_gives_a_title(db: Session) -> None:
     activity, client, bu = _world(db, "{type.name", "en")
     assert render_title(activity, client, bu) == "Boiler service"
+
+
+@pytest.mark.parametrize(
+    ("window_start", "english", "french"),
+    [
+        # Last Sunday of March 2026: Paris is UTC+2 from 02:00 (06:00Z = 08:00).
+        (datetime(2026, 3, 29, 6, 0, tzinfo=UTC), "8:00 – 10:00\u00a0AM", "08:00 – 10:00"),
+        # Last Sunday of October 2026: Paris is UTC+1 from 03:00 (07:00Z = 08:00).
+        (datetime(2026, 10, 25, 7, 0, tzinfo=UTC), "8:00 – 10:00\u00a0AM", "08:00 – 10:00"),
+    ],
+)
+def test_a_window_booked_on_the_day_clocks_change(
+    db: Session, window_start: datetime, english: str, french: str
+) -> None:
+    activity, client, bu = _world(db, "{type.name} – {activity.datetime}", "fr")
+    activity.scheduled_start = activity.window_start = window_start
+    activity.window_end = window_start + timedelta(hours=2)
+    db.flush()
+    doc = activity_doc(activity, client, bu)
+    # The document carries UTC; the app shows it in the unit's zone, as the title does.
+    start, end = parse_utc(doc["window_start"]), parse_utc(doc["window_end"])
+    assert start is not None and end is not None
+    assert doc["title"].endswith(", 08:00")
+    assert format_time_range(start, end, "fr", bu.timezone) == french
+    assert format_time_range(start, end, "en", bu.timezone) == english
+    assert Translator("fr", bu.timezone).arrival_window(start, end) == (
+        "Arrivée entre 08:00 et 10:00"
+    )
