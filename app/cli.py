@@ -195,6 +195,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the backend and the web client with uvicorn."""
     import uvicorn
 
+    from backend.core.logredact import install_on_root, uvicorn_log_config
+
     settings = serve_settings(args.host, args.port)
     if args.demo:
         from backend.demo import seed_database
@@ -204,11 +206,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"Demo data: {summary.business_unit_name}; demo client {summary.example_client_email}"
         )
     _show_messages_in_console()
+    install_on_root()  # no secret in a log line: ours (here) and uvicorn's (log_config)
     app = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
     print(f"API:     http://{args.host}:{args.port}/  (docs at /docs)")
     print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/")
     print(f"Login links point to {settings.public_base_url} (PORTAL_PUBLIC_BASE_URL)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        ws="websockets-sansio",
+        log_config=uvicorn_log_config(),
+    )
     return 0
 
 
