@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from backend.scheduling import engine, reference
+from backend.scheduling.instance_schema import InstanceIn, LocationIn, describe
 from backend.scheduling.model import (
     BookingPolicy,
     Location,
@@ -57,72 +61,78 @@ class Instance:
     travel: HaversineTravel
 
 
-def _aware(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError(f"datetime without UTC offset: {text!r}")
-    return value
-
-
-def _location(data: dict[str, Any]) -> Location:
-    return Location(float(data["lat"]), float(data["lon"]))
-
-
 def _loc_json(location: Location) -> dict[str, float]:
     return {"lat": location.lat, "lon": location.lon}
 
 
-def load(data: dict[str, Any]) -> Instance:
-    """Parse an instance from decoded JSON; raises ``ValueError``/``KeyError`` on bad input."""
-    tz = ZoneInfo(data["timezone"])
-    travel_data = dict(data.get("travel") or {})
-    model = travel_data.pop("model", "haversine")
-    if model != "haversine":
-        raise ValueError(f"unknown travel model {model!r}")
-    travel = HaversineTravel(**travel_data)
-    policy_data = dict(data.get("policy") or {})
-    if "window_starts" in policy_data:
-        policy_data["window_starts"] = tuple(policy_data["window_starts"])
-    known = {f.name for f in fields(BookingPolicy)}
-    unknown = set(policy_data) - known
-    if unknown:
-        raise ValueError(f"unknown policy fields: {sorted(unknown)}")
-    policy = BookingPolicy(**policy_data)
-    technicians = [
-        Technician(
-            id=str(t["id"]),
-            name=str(t.get("name", t["id"])),
-            skills=frozenset(t.get("skills", ())),
-            home=_location(t["home"]),
-            working_hours={
-                int(weekday): [(int(s), int(e)) for s, e in intervals]
-                for weekday, intervals in t.get("working_hours", {}).items()
-            },
-            absences=tuple((_aware(a), _aware(b)) for a, b in t.get("absences", ())),
-        )
-        for t in data.get("technicians", [])
-    ]
-    visits = [
-        Visit(
-            id=str(v["id"]),
-            technician_id=str(v["technician_id"]),
-            location=_location(v["location"]),
-            start=_aware(v["start"]),
-            duration_min=float(v["duration_min"]),
-            window_start=_aware(v["window_start"]),
-            window_end=_aware(v["window_end"]),
-        )
-        for v in data.get("visits", [])
-    ]
-    r = data["request"]
-    request = VisitRequest(
-        location=_location(r["location"]),
-        duration_min=float(r["duration_min"]),
-        required_skills=frozenset(r.get("required_skills", ())),
-        preferred_technician_id=r.get("preferred_technician_id"),
-        exclude_visit_id=r.get("exclude_visit_id"),
+def _location(data: LocationIn) -> Location:
+    return Location(data.lat, data.lon)
+
+
+def _instance(data: InstanceIn) -> Instance:
+    policy = data.policy
+    return Instance(
+        technicians=[
+            Technician(
+                id=t.id,
+                name=t.name if t.name is not None else t.id,
+                skills=frozenset(t.skills),
+                home=_location(t.home),
+                working_hours={
+                    int(weekday): [(start, end) for start, end in intervals]
+                    for weekday, intervals in t.working_hours.items()
+                },
+                absences=tuple((start, end) for start, end in t.absences),
+            )
+            for t in data.technicians
+        ],
+        visits=[
+            Visit(
+                id=v.id,
+                technician_id=v.technician_id,
+                location=_location(v.location),
+                start=v.start,
+                duration_min=v.duration_min,
+                window_start=v.window_start,
+                window_end=v.window_end,
+            )
+            for v in data.visits
+        ],
+        request=VisitRequest(
+            location=_location(data.request.location),
+            duration_min=data.request.duration_min,
+            required_skills=frozenset(data.request.required_skills),
+            preferred_technician_id=data.request.preferred_technician_id,
+            exclude_visit_id=data.request.exclude_visit_id,
+        ),
+        policy=BookingPolicy(
+            horizon_days=policy.horizon_days,
+            min_notice_hours=policy.min_notice_hours,
+            window_minutes=policy.window_minutes,
+            window_starts=tuple(policy.window_starts),
+            proposals=policy.proposals,
+            detour_weight=policy.detour_weight,
+            earliness_weight=policy.earliness_weight,
+            preferred_technician_bonus=policy.preferred_technician_bonus,
+            nearby_threshold_min=policy.nearby_threshold_min,
+        ),
+        now=data.now,
+        tz=ZoneInfo(data.timezone),
+        travel=HaversineTravel(circuity=data.travel.circuity, speed_kmh=data.travel.speed_kmh),
     )
-    return Instance(technicians, visits, request, policy, _aware(data["now"]), tz, travel)
+
+
+def load(data: Any) -> Instance:
+    """Validate decoded JSON (see :mod:`backend.scheduling.instance_schema`) into an instance.
+
+    Raises ``pydantic.ValidationError`` (a ``ValueError``) naming the field at fault.
+    """
+    return _instance(InstanceIn.model_validate(data))
+
+
+def loads(text: str | bytes) -> Instance:
+    """Like :func:`load`, from JSON text (parse errors and nesting limits included)."""
+    return _instance(InstanceIn.model_validate_json(text))
 
 
 def dump(instance: Instance) -> dict[str, Any]:
@@ -199,9 +209,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
-        text = sys.stdin.read() if str(args.instance) == "-" else args.instance.read_text("utf-8")
-        instance = load(json.loads(text))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        text = sys.stdin.read() if str(args.instance) == "-" else args.instance.read_bytes()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"cannot read {args.instance}: {reason}", file=sys.stderr)
+        return 2
+    try:
+        instance = loads(text)
+    except ValidationError as exc:
+        print(f"invalid instance: {describe(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a rule of the value objects the schema does not repeat
         print(f"invalid instance: {exc}", file=sys.stderr)
         return 2
     solver = reference.propose if args.reference else engine.propose
@@ -214,8 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         instance.tz,
         instance.travel,
     )
-    json.dump({"proposals": [proposal_json(p) for p in proposals]}, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    try:
+        json.dump({"proposals": [proposal_json(p) for p in proposals]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (``| head``): no traceback, and none at exit
+        # when Python flushes stdout again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return 0
 
 
