@@ -223,6 +223,8 @@ class SignInView:
         self.code.value = ""
         with contextlib.suppress(RuntimeError):  # not on a page: tests build it bare
             self.code.update()
+            # Ready for the next try without a tap (the update took the focus).
+            await self.code.focus()
 
     def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
         async def choose(_e: ft.Event[ft.Control]) -> None:

@@ -77,17 +77,18 @@ def nav(page, label: str) -> None:
 
 
 def sign_in_with_code(page, app) -> None:
+    # The sign-in screen speaks the company's language (French for the demo).
     email = app.demo_email()
-    page.get_by_text("Sign in", exact=True).first.wait_for(timeout=30_000)
-    type_into(page, "Email or phone number", email)
-    page.get_by_role("button", name="Send me a code").click()
-    page.get_by_text("We sent you a code").wait_for(timeout=20_000)
-    page.get_by_text(re.compile(r"new code in \d+ s")).wait_for(timeout=10_000)
-    type_into(page, "6-digit code", app.last_code(email))
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Connexion", exact=True).first.wait_for(timeout=30_000)
+    type_into(page, "E-mail ou numéro de téléphone", email)
+    page.get_by_role("button", name="Recevoir un code").click()
+    page.get_by_text("Nous vous avons envoyé un code").wait_for(timeout=20_000)
+    page.get_by_text(re.compile(r"Nouveau code possible dans \d+ s")).wait_for(timeout=10_000)
+    type_into(page, "Code à 6 chiffres", app.last_code(email))
+    page.get_by_role("button", name="Se connecter").click()
     try:
         # The company shows on the sign-in screen too: wait for the form to go.
-        page.get_by_role("textbox", name="6-digit code").wait_for(
+        page.get_by_role("textbox", name="Code à 6 chiffres").wait_for(
             state="detached", timeout=30_000
         )
         page.get_by_text(BU_NAME).first.wait_for(timeout=30_000)
