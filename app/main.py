@@ -24,14 +24,20 @@ from typing import Any
 
 import flet as ft
 
+from app.booking import BookingModel
+from app.booking_rules import SLOT_KINDS
 from app.config import PERIODIC_ATTEMPTS, AppConfig
 from app.link_handoff import take_pending_link
-from app.state import ACTIVITIES, BRANDING, PROFILE, AppState, MemoryTokenStore
+from app.new_request import Created, NewRequestModel
+from app.state import ACTIVITIES, BRANDING, PROFILE, ActionItem, AppState, MemoryTokenStore
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.store import Store
 from app.sync.tokens import TokenStore
-from app.views.shell import Shell, tab_for_route
+from app.views.booking import BookingView, CalendarSaver, CancelDialog
+from app.views.new_request import NewRequestView
+from app.views.routes import Route, parse_route
+from app.views.shell import Shell
 from app.views.sign_in import SignInView
 from app.views.theme import apply_theme
 
@@ -80,13 +86,29 @@ class PortalApp:
         self.state = state
         self.runtime = runtime
         self.sign_in = SignInView(state)
-        self.shell = Shell(state, self.open_activity, self.refresh_now)
+        self.booking = BookingModel(state)
+        self.booking.on_change = self._booking_changed
+        self.booking_view = BookingView(self.booking, self._booking_closed)
+        self.calendar = CalendarSaver(self.booking)
+        self.shell = Shell(
+            state,
+            self.open_activity,
+            self.refresh_now,
+            booking=self.booking_view,
+            on_action=self._run_action,
+            on_calendar=self._add_to_calendar,
+        )
+        self.requests = NewRequestModel(state)
+        self.request_view = NewRequestView(self.requests, self._request_back, self._request_created)
+        self.shell.new_request = self.request_view
+        self.shell.navigate = self.navigate
         self.root = ft.Container(expand=True)
         self._stop = asyncio.Event()
         self._periodic: Future[None] | None = None
         self._open_detail_id: str | None = None
         self._seed: str | None = None
-        self._start_tab = "home"
+        # The screen a web address asked for; shown now, or right after sign-in.
+        self._start_route = Route("home")
         state.subscribe(self._on_event)
 
     async def mount(self) -> None:
@@ -97,16 +119,18 @@ class PortalApp:
         self._apply_theme()
         page.on_resize = self._on_resize
         page.on_close = self._on_close
+        page.on_route_change = self._route_changed
         self.shell.set_width(page.width)
-        # A deep link (…/activities) opens that tab now, or right after sign-in.
-        self._start_tab = tab_for_route(page.route)
-        self.shell.set_tab(self._start_tab)
+        # A deep link (…/activities/12) opens that screen now, or right after sign-in.
+        self._start_route = parse_route(page.route)
+        self.shell.set_tab(self._start_route.tab)
         page.add(self.root)
         self._show_current()
         page.update()
         link = await take_pending_link()
         if self.state.signed_in:
             # Already signed in: the link is dropped (take_pending_link removed it).
+            await self._show_start_screen()
             self._start_periodic()
             return
         if link:
@@ -143,20 +167,26 @@ class PortalApp:
                 self._patch(self.sign_in.control)
         elif event == "session":
             self._open_detail_id = None
-            self.shell.set_tab(self._start_tab if data else "home")
+            self.shell.set_tab(self._start_route.tab if data else "home")
             self.shell.activities.reset_pages()
             self._apply_theme()
             self._show_current()
             self.page.update()
             if data:
+                await self._show_start_screen()
                 self._start_periodic()
             else:
                 self._stop.set()
                 self.page.run_task(self.state.load_public_branding)
         elif event == "status":
             self.shell.refresh_status()
-            self._patch(self.shell.progress, self.shell.banner, self.shell.refresh_button,
-                        self.shell.account.sync_text, self.shell.account.pending)
+            self._patch(
+                self.shell.progress,
+                self.shell.banner,
+                self.shell.refresh_button,
+                self.shell.account.sync_text,
+                self.shell.account.pending,
+            )
         elif event == "data" and isinstance(data, SyncResult):
             await self._apply_sync(data)
         elif event == "language":
@@ -201,11 +231,106 @@ class PortalApp:
 
     # -- actions -----------------------------------------------------------------
 
+    # -- routes ------------------------------------------------------------------
+
+    async def navigate(self, path: str) -> None:
+        """Go to a screen through the browser history: the route change shows it."""
+        await self.page.push_route(path)
+
+    async def _route_changed(self, e: ft.RouteChangeEvent) -> None:
+        await self.show_route(e.route)
+
+    async def show_route(self, path: str) -> None:
+        """Show the screen of a web address (signed out: remember it for later)."""
+        route = parse_route(path)
+        if not self.state.signed_in:
+            self._start_route = route
+            return
+        if route.screen == "detail" and route.activity_id:
+            await self._show_activity(route.activity_id)
+        elif route.screen == "book" and route.activity_id:
+            await self.open_booking(route.activity_id)
+        elif route.screen == "new_request":
+            await self._open_new_request()
+        else:
+            self._open_detail_id = None
+            await self.shell.select(route.tab)
+
+    async def _show_start_screen(self) -> None:
+        """After sign-in (or at start when signed in), the screen the address asked for."""
+        start, self._start_route = self._start_route, Route("home")
+        if start.screen in ("detail", "book", "new_request"):
+            await self.show_route(start.path)
+
     async def open_activity(self, activity_id: str) -> None:
+        """Open one appointment (its own address, so Back returns here)."""
+        await self.navigate(Route("detail", activity_id).path)
+
+    async def _show_activity(self, activity_id: str) -> None:
         """Show one appointment's detail."""
         self._open_detail_id = activity_id
         self.shell.detail.show(await self.state.activity_detail(activity_id))
         await self.shell.show_detail()
+
+    # -- booking -----------------------------------------------------------------
+
+    async def open_booking(self, activity_id: str) -> None:
+        """The slots screen for ``activity_id`` (route ``/activities/{id}/book``):
+        book, or reschedule when it already has a date."""
+        self._open_detail_id = activity_id
+        self.booking.close()
+        self.booking_view.show()
+        await self.shell.show_booking()
+        await self.booking.open(activity_id)
+
+    async def _run_action(self, page: ft.Page, activity_id: str, action: ActionItem) -> None:
+        if action.kind in SLOT_KINDS:
+            await self.navigate(Route("book", activity_id).path)
+        elif action.kind == "cancel":
+            CancelDialog(self.booking, activity_id, self._cancelled).open(page)
+
+    async def _booking_changed(self) -> None:
+        self.booking_view.show()
+        self._patch(self.booking_view.control)
+
+    async def _booking_closed(self, booked: bool) -> None:
+        """Back from the slots screen to the appointment, which shows the new date."""
+        screen = self.booking.screen
+        text = screen.booked_text if booked and screen else None
+        self.booking.close()
+        if self._open_detail_id:
+            await self.open_activity(self._open_detail_id)
+        if text:
+            self._snack(text)
+
+    # -- new request ---------------------------------------------------------------
+
+    async def _open_new_request(self) -> None:
+        self._open_detail_id = None
+        self.request_view.prepare()
+        await self.shell.show_new_request()
+        await self.request_view.load()
+
+    async def _request_back(self) -> None:
+        await self.navigate(Route("activities").path)
+
+    async def _request_created(self, created: Created) -> None:
+        """A bookable request goes on to its slots screen; otherwise it is sent."""
+        if created.bookable:
+            await self.navigate(Route("book", created.activity_id).path)
+        else:
+            await self.navigate(Route("detail", created.activity_id).path)
+            self._snack(self.state.tr.t("request.sent"))
+
+    async def _cancelled(self) -> None:
+        self._snack(self.state.tr.t("cancel.done"))
+
+    async def _add_to_calendar(self, page: ft.Page, activity_id: str) -> None:
+        if not await self.calendar.save(activity_id):
+            self._snack(self.state.tr.t("booking.no_calendar"))
+
+    def _snack(self, text: str) -> None:
+        self.page.show_dialog(ft.SnackBar(ft.Text(text), duration=6000))
 
     async def refresh_now(self) -> None:
         """The refresh button: one attempt, the status bar says how it went."""
@@ -216,7 +341,9 @@ class PortalApp:
             return
         self._stop = asyncio.Event()
         self._periodic = self.page.run_task(
-            self.state.run_periodic, self.runtime.config.sync_interval, self._stop,
+            self.state.run_periodic,
+            self.runtime.config.sync_interval,
+            self._stop,
             PERIODIC_ATTEMPTS,
         )
 
@@ -257,8 +384,12 @@ def make_main(runtime: Runtime) -> Callable[[ft.Page], Any]:
         except Exception:
             # Never a traceback on screen: a short sentence, details in the log.
             log.exception("the app could not start")
-            page.add(ft.Text("The app could not open its local data. / "
-                             "L’application n’a pas pu ouvrir ses données locales."))
+            page.add(
+                ft.Text(
+                    "The app could not open its local data. / "
+                    "L’application n’a pas pu ouvrir ses données locales."
+                )
+            )
             return
         ui = PortalApp(page, state, runtime)
         ui._session_id = session_id

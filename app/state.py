@@ -32,11 +32,11 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from app import booking_rules
 from app.i18n import Translator, normalize_language, parse_utc
 from app.sync.api import ApiError, Offline, PortalApi, RateLimited, Rejected, SignedIn
 from app.sync.engine import SyncEngine, SyncResult, SyncStatus
 from app.sync.store import Field, Store
-from backend.actions import available_actions
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,13 @@ class ActivityItem:
     window_text: str | None
     technician_text: str | None
     upcoming: bool
+    # What tells identical titles apart on a card: the site, the reference and,
+    # while no date is set, when it was requested.
+    site_text: str | None = None
+    reference_text: str = ""
+    requested_text: str | None = None
+    # Asked for by the client in the portal and not scheduled yet.
+    requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,36 @@ class TimelineEntry:
     label: str
     when_text: str
     note: str | None
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """The intervention report: a summary and the list of work done."""
+
+    summary: str | None
+    work_done: list[str]
+    pdf_url: str | None
+
+
+def report_view(raw: Any) -> ReportView | None:
+    """The closure report document as a summary and a list (None when empty).
+
+    Only text reaches the screen, whatever shape the document has.
+    """
+    if isinstance(raw, str):
+        return ReportView(summary=raw.strip(), work_done=[], pdf_url=None) if raw.strip() else None
+    if not isinstance(raw, dict):
+        return None
+    summary = raw.get("summary")
+    work = raw.get("work_done")
+    items = [str(w).strip() for w in work if str(w).strip()] if isinstance(work, list) else []
+    pdf = raw.get("report_pdf")
+    view = ReportView(
+        summary=(str(summary).strip() or None) if summary is not None else None,
+        work_done=items,
+        pdf_url=pdf if isinstance(pdf, str) and pdf.startswith("/") else None,
+    )
+    return view if view.summary or view.work_done or view.pdf_url else None
 
 
 @dataclass(frozen=True)
@@ -205,7 +242,13 @@ class ActivityDetail:
     technician_name: str | None
     timeline: list[TimelineEntry]
     actions: list[ActionItem]
-    closure_report: str | None
+    closure_report: ReportView | None
+    # Booking (app.booking_rules): a booked visit offers an .ics file; a
+    # guardrail that hides reschedule/cancel is explained; a cancelled one
+    # shows why.
+    can_add_to_calendar: bool = False
+    change_note: str | None = None
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +269,14 @@ class BrandingView:
 def maps_url(address: str) -> str:
     """A maps search for ``address`` that opens on phones, desktops and browsers."""
     return "https://www.google.com/maps/search/?api=1&query=" + quote(address)
+
+
+def _site_line(site: Any) -> str | None:
+    """Which site a card is about: "Home, 10 rue Mercière, Lyon"."""
+    if not isinstance(site, dict):
+        return None
+    parts = [str(site.get(k) or "").strip() for k in ("label", "street", "city")]
+    return ", ".join(p for p in parts if p) or None
 
 
 def _start_of(doc: dict[str, Any]) -> datetime | None:
@@ -350,7 +401,11 @@ class AppState:
             # One state at a time: either "we sent you a code" with its
             # countdown, or "too many attempts", never both.
             self.signin.resend_at = self.monotonic() + exc.retry_after
-            self.signin.error = message_for(exc)
+            if exc.retry_after <= JUST_SENT_MAX_WAIT:
+                self.signin.step = SignInStep.CODE
+            elif self.signin.step != SignInStep.CODE:
+                self.signin.error = message_for(exc)
+            # On the code form (a resend), the countdown tells the wait in minutes.
         except ApiError as exc:
             self.signin.error = message_for(exc)
         else:
@@ -396,11 +451,7 @@ class AppState:
         try:
             preview = await self.api.inspect_link(token)
         except ApiError as exc:
-            if exc.retry_after <= JUST_SENT_MAX_WAIT:
-                self.signin.step = SignInStep.CODE
-            elif self.signin.step != SignInStep.CODE:
-                self.signin.error = message_for(exc)
-            # On the code form (a resend), the countdown tells the wait in minutes.
+            self.signin.error = message_for(exc)
             self.signin.busy = False
             await self._emit("signin")
             return False
@@ -440,6 +491,10 @@ class AppState:
         except ApiError as exc:
             self.signin.error = message_for(exc)
             self.signin.busy = False
+            if isinstance(exc, RateLimited) and self.signin.step == SignInStep.CODE:
+                # No code can be checked for a while: the code form would only
+                # contradict the error ("we sent you a code").
+                self.signin.step = SignInStep.IDENTIFIER
             await self._emit("signin")
             return False
         await self._after_sign_in(signed)
@@ -453,6 +508,10 @@ class AppState:
             # Another person used this device before: never show their data.
             await self._clear_local()
         await asyncio.to_thread(self.store.set_meta, META_CLIENT_ID, str(signed.client_id))
+        if self._language_chosen:
+            # The language chosen on this device (on the sign-in screen, or
+            # before) wins over the profile's: save it for this client too.
+            await asyncio.to_thread(self._remember_language, self.tr.language)
         self.signin = SignInState()
         self.signed_in = True
         await self._load_cache()
@@ -491,10 +550,6 @@ class AppState:
             await self.refresh(max_attempts=attempts)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            if isinstance(exc, RateLimited) and self.signin.step == SignInStep.CODE:
-                # No code can be checked for a while: the code form would only
-                # contradict the error ("we sent you a code").
-                self.signin.step = SignInStep.IDENTIFIER
 
     async def _on_status(self, status: SyncStatus) -> None:
         self.sync_status = status
@@ -508,12 +563,12 @@ class AppState:
             if (self.branding_doc or {}).get("logo_url") != old_logo_url:
                 self.logo = None
         else:
-        if self._language_chosen:
-            # The language chosen on this device (on the sign-in screen, or
-            # before) wins over the profile's: save it for this client too.
-            await asyncio.to_thread(self._remember_language, self.tr.language)
             await self._reload_activities(changed.get(ACTIVITIES, set()))
         await self._emit("data", result)
+
+    async def end_session(self) -> None:
+        """The server refused our session on a direct call (booking): sign out here too."""
+        await self._on_unauthorized()
 
     async def _on_unauthorized(self) -> None:
         # The server ended the session (expired, access removed): forget the
@@ -561,6 +616,10 @@ class AppState:
             return
         self.public_branding = brand
         self.logo = logo
+        if not self._language_chosen and brand.get("locale"):
+            # Sign in in the company's language, which its clients' profiles
+            # default to, so the screens before and after sign-in agree.
+            self.tr.set_language(normalize_language(str(brand["locale"])))
         await self._emit("signin")
 
     async def _cached_logo(self) -> bytes | None:
@@ -616,26 +675,32 @@ class AppState:
     def item_for(self, doc: dict[str, Any], upcoming: bool) -> ActivityItem:
         """Format one activity document as a list row."""
         start = _start_of(doc)
-        if not self._language_chosen and brand.get("locale"):
-            # Sign in in the company's language, which its clients' profiles
-            # default to, so the screens before and after sign-in agree.
-            self.tr.set_language(normalize_language(str(brand["locale"])))
         window = self.tr.arrival_window(
             parse_utc(doc.get("window_start")), parse_utc(doc.get("window_end"))
         )
         tech = doc.get("technician") or {}
         first_name = tech.get("first_name") if isinstance(tech, dict) else None
+        status = str(doc.get("status") or "")
+        steps = [s for s in doc.get("steps") or [] if isinstance(s, dict)]
+        requested = status == "to_schedule" and any(s.get("code") == "requested" for s in steps)
+        asked_at = parse_utc(steps[0].get("at")) if steps and start is None else None
         return ActivityItem(
             id=str(doc["id"]),
             title=str(doc.get("title") or doc.get("type_name") or ""),
             status=str(doc.get("status") or ""),
-            status_label=self.tr.status(str(doc.get("status") or "")),
+            status_label=self.tr.t("status.requested") if requested else self.tr.status(status),
             date_text=self.tr.date_time(start) if start else self.tr.t("activities.to_schedule"),
             window_text=window,
             technician_text=self.tr.t("activities.technician", name=first_name)
             if first_name
             else None,
             upcoming=upcoming,
+            site_text=_site_line(doc.get("site")),
+            reference_text=self.tr.t("activities.reference", id=doc["id"]),
+            requested_text=self.tr.t("activities.requested_on", date=self.tr.date(asked_at))
+            if asked_at
+            else None,
+            requested=requested,
         )
 
     @property
@@ -674,13 +739,13 @@ class AppState:
         city_line = " ".join(p for p in (site.get("postal_code"), site.get("city")) if p)
         address_lines = [line for line in (site.get("label"), street, city_line) if line]
         full_address = ", ".join(p for p in (street, city_line) if p)
-        actions_conf = [a for a in doc.get("actions") or [] if isinstance(a, dict)]
-        usable = set(available_actions(actions_conf, status, _start_of(doc), self.clock()))
+        now = self.clock()
+        # Only actions configured, available now and with a screen in this app.
         actions = [
             ActionItem(key=str(a["key"]), kind=str(a.get("kind", "")), label=str(a["label"]))
-            for a in actions_conf
-            if a.get("key") in usable
+            for a in booking_rules.usable_actions(doc, now)
         ]
+        blocked = booking_rules.blocked_change(doc, now)
         timeline = []
         for step in doc.get("steps") or []:
             at = parse_utc(step.get("at"))
@@ -700,8 +765,31 @@ class AppState:
             technician_name=tech.get("first_name") if isinstance(tech, dict) else None,
             timeline=timeline,
             actions=actions,
-            closure_report=doc.get("closure_report") or None,
+            closure_report=report_view(doc.get("closure_report")),
+            can_add_to_calendar=booking_rules.can_add_to_calendar(doc, now),
+            change_note=self._change_note(blocked),
+            cancel_reason=booking_rules.cancel_reason(doc),
         )
+
+    def _change_note(self, blocked: str | None) -> str | None:
+        phone = str((self.branding_doc or {}).get("phone") or "")
+        if blocked == "too_late":
+            return self.tr.t("booking.blocked.too_late", phone=phone)
+        if blocked == "no_reschedules_left":
+            return self.tr.t("booking.blocked.no_reschedules_left", phone=phone)
+        return None
+
+    async def apply_activity(self, doc: dict[str, Any]) -> None:
+        """Apply an activity document the server just returned (booked, moved,
+        cancelled): store it, and let every screen show it at once.
+
+        The next sync brings the same document from the feed and overwrites it.
+        """
+        stored = {k: v for k, v in doc.items() if k != "available_actions"}
+        activity_id = str(stored["id"])
+        await asyncio.to_thread(self.store.put, ACTIVITIES, activity_id, stored)
+        await self._reload_activities({activity_id})
+        await self._emit("data", SyncResult(changed_ids={ACTIVITIES: {activity_id}}))
 
     # -- branding, profile ---------------------------------------------------
 
@@ -740,7 +828,7 @@ class AppState:
     # -- status text -----------------------------------------------------------
 
     def sync_status_text(self) -> str:
-        """"Offline — last updated 10:42", "Updated 10:42", "Updating…"."""
+        """ "Offline — last updated 10:42", "Updated 10:42", "Updating…"."""
         status = self.sync_status
         last = status.last_sync_at or self.engine.last_sync_at()
         when = self.tr.moment_short(last, self.clock()) if last else None

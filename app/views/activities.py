@@ -1,4 +1,8 @@
-"""Appointments: upcoming then past, one row per activity, patched in place.
+"""Appointments: upcoming then history (done and cancelled), one row per activity.
+
+Rows are patched in place. Each card shows what tells identical titles apart:
+the site, the reference and, while no date is set, when it was requested.
+"New request" opens ``/requests/new``.
 
 Long lists are paged (DESIGN.md §6, flet#6270): each section shows its first
 ``PAGE_SIZE`` rows and a "Show more" button that appends the next page, so
@@ -30,8 +34,9 @@ class ActivityRow:
         self._on_open = on_open
         self.item = item
         self.title = ft.Text(item.title, size=16, weight=ft.FontWeight.W_600, expand=True)
-        self.status = ft.Text(item.status_label, size=12, color=ft.Colors.WHITE,
-                              weight=ft.FontWeight.W_600)
+        self.status = ft.Text(
+            item.status_label, size=12, color=ft.Colors.WHITE, weight=ft.FontWeight.W_600
+        )
         self.chip = ft.Container(
             content=self.status,
             bgcolor=STATUS_COLORS.get(item.status, ft.Colors.GREY_600),
@@ -40,12 +45,27 @@ class ActivityRow:
         )
         self.date = ft.Text(item.date_text)
         self.window = ft.Text(item.window_text or "", size=13, visible=bool(item.window_text))
-        self.technician = ft.Text(item.technician_text or "", size=13,
-                                  visible=bool(item.technician_text))
+        self.technician = ft.Text(
+            item.technician_text or "", size=13, visible=bool(item.technician_text)
+        )
+        self.site = ft.Text(
+            item.site_text or "",
+            size=13,
+            visible=bool(item.site_text),
+            color=ft.Colors.ON_SURFACE_VARIANT,
+        )
+        self.reference = ft.Text(_reference_line(item), size=12, color=ft.Colors.ON_SURFACE_VARIANT)
         self.control = ft.Card(
             content=ft.Container(
                 content=ft.Column(
-                    [ft.Row([self.title, self.chip]), self.date, self.window, self.technician],
+                    [
+                        ft.Row([self.title, self.chip]),
+                        self.date,
+                        self.window,
+                        self.technician,
+                        self.site,
+                        self.reference,
+                    ],
                     spacing=4,
                 ),
                 padding=ft.Padding.symmetric(vertical=12, horizontal=16),
@@ -67,26 +87,50 @@ class ActivityRow:
         self.window.visible = bool(item.window_text)
         self.technician.value = item.technician_text or ""
         self.technician.visible = bool(item.technician_text)
+        self.site.value = item.site_text or ""
+        self.site.visible = bool(item.site_text)
+        self.reference.value = _reference_line(item)
         return True
 
     async def _click(self, _e: ft.Event[ft.Control]) -> None:
         await self._on_open(self.item.id)
 
 
+def _reference_line(item: ActivityItem) -> str:
+    """The reference, and the request date while undated: "Ref. 12 · Requested on …"."""
+    return " · ".join(p for p in (item.reference_text, item.requested_text) if p)
+
+
 class ActivitiesView:
     """The two lists in one scrolling column, paged, with empty states."""
 
-    def __init__(self, state: AppState, open_activity: Callable[[str], Awaitable[None]],
-                 page_size: int = PAGE_SIZE) -> None:
-        """``open_activity(id)`` opens the detail screen."""
+    def __init__(
+        self,
+        state: AppState,
+        open_activity: Callable[[str], Awaitable[None]],
+        page_size: int = PAGE_SIZE,
+        new_request: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``open_activity(id)`` opens the detail screen; ``new_request()`` the request form."""
         self.state = state
         self._open = open_activity
+        self._new_request = new_request
+        self.new_request_button = ft.FilledTonalButton(
+            icon=ft.Icons.ADD, on_click=self._new_request_clicked, visible=new_request is not None
+        )
         self.page_size = page_size
         # How many rows each section shows (grows by ``page_size`` per "Show more").
         self.upcoming_limit = page_size
         self.past_limit = page_size
         self.rows: dict[str, ActivityRow] = {}
         self.upcoming_title = section_title("")
+        # Its own row above the title: sharing a row would merge the title into
+        # the button's semantics node, and screen readers would lose it.
+        self.new_request_row = ft.Row(
+            [self.new_request_button],
+            alignment=ft.MainAxisAlignment.END,
+            visible=new_request is not None,
+        )
         self.past_title = section_title("")
         self.empty_upcoming = ft.Text(italic=True)
         self.empty_past = ft.Text(italic=True)
@@ -145,12 +189,15 @@ class ActivitiesView:
         for gone in set(self.rows) - set(wanted):
             del self.rows[gone]
         self.upcoming_title.value = tr.t("activities.upcoming")
-        self.past_title.value = tr.t("activities.past")
+        self.past_title.value = tr.t("activities.history")
+        if self.new_request_button.content != tr.t("activities.new_request"):
+            self.new_request_button.content = tr.t("activities.new_request")
+            dirty.append(self.new_request_button)
         never = self.state.never_synced
         self.empty_upcoming.value = tr.t(
             "activities.empty_never_synced" if never else "activities.empty_upcoming"
         )
-        self.empty_past.value = tr.t("activities.empty_past")
+        self.empty_past.value = tr.t("activities.empty_history")
         more_upcoming = len(self.state.upcoming_ids) - len(upcoming_ids)
         more_past = len(self.state.past_ids) - len(past_ids)
         for button, left in ((self.more_upcoming, more_upcoming), (self.more_past, more_past)):
@@ -158,7 +205,7 @@ class ActivitiesView:
             if button.content != label:
                 button.content = label
                 dirty.append(button)
-        controls: list[ft.Control] = [self.upcoming_title]
+        controls: list[ft.Control] = [self.new_request_row, self.upcoming_title]
         controls += [self.rows[i].control for i in upcoming_ids] or [self.empty_upcoming]
         if more_upcoming > 0:
             controls.append(self.more_upcoming)
@@ -178,6 +225,10 @@ class ActivitiesView:
     async def _more_upcoming(self, _e: ft.Event[ft.Control]) -> None:
         self.show_more(upcoming=True)
         self.list.update()  # the new rows, the button's count: all inside the list
+
+    async def _new_request_clicked(self, _e: ft.Event[ft.Control]) -> None:
+        if self._new_request is not None:
+            await self._new_request()
 
     async def _more_past(self, _e: ft.Event[ft.Control]) -> None:
         self.show_more(upcoming=False)

@@ -1,8 +1,10 @@
 """One appointment: status, when, where, technician, follow-up timeline, actions.
 
-Portal actions come from ``backend.actions.available_actions`` (via the
-state), so the offline app offers exactly what the server would. Their flows
-arrive in later versions: each button opens a dialog that says so.
+Portal actions come from ``app.booking_rules.usable_actions`` (via the
+state): configured, available now by the server's own rule, within the
+booking guardrails, and with a screen in this app — no dead button. Taps go
+to ``on_action`` (the booking flows, wired by ``app.main``); a booked visit
+also offers its .ics file (``on_calendar``).
 """
 
 from __future__ import annotations
@@ -11,22 +13,35 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from app.state import ActionItem, ActivityDetail, AppState
+from app.state import ActionItem, ActivityDetail, AppState, ReportView
 from app.views.theme import section_title, status_chip
+
+ActionHandler = Callable[[ft.Page, str, ActionItem], Awaitable[None]]
+CalendarHandler = Callable[[ft.Page, str], Awaitable[None]]
 
 
 class ActivityDetailView:
     """Filled by ``show(detail)``; the back button returns to the list."""
 
-    def __init__(self, state: AppState, go_back: Callable[[], Awaitable[None]]) -> None:
-        """``go_back()`` returns to the appointment list."""
+    def __init__(
+        self,
+        state: AppState,
+        go_back: Callable[[], Awaitable[None]],
+        on_action: ActionHandler | None = None,
+        on_calendar: CalendarHandler | None = None,
+    ) -> None:
+        """``go_back()`` returns to the list; ``on_action(page, activity_id, action)``
+        runs a portal action; ``on_calendar(page, activity_id)`` offers the .ics."""
         self.state = state
         self._go_back = go_back
+        self._on_action = on_action
+        self._on_calendar = on_calendar
         self.detail: ActivityDetail | None = None
         self.back = ft.TextButton(icon=ft.Icons.ARROW_BACK, on_click=self._back)
         self.body = ft.Column(spacing=12)
-        self.control = ft.Column([self.back, self.body], spacing=8, scroll=ft.ScrollMode.AUTO,
-                                 expand=True)
+        self.control = ft.Column(
+            [self.back, self.body], spacing=8, scroll=ft.ScrollMode.AUTO, expand=True
+        )
 
     def show(self, detail: ActivityDetail | None) -> None:
         """Render ``detail`` (None: the activity disappeared)."""
@@ -38,55 +53,114 @@ class ActivityDetailView:
             return
         item = detail.item
         parts: list[ft.Control] = [
-            ft.Row([ft.Text(item.title, size=22, weight=ft.FontWeight.BOLD, expand=True),
-                    status_chip(item.status_label, item.status)],
-                   vertical_alignment=ft.CrossAxisAlignment.START),
-            _labelled(tr.t("detail.when"), [item.date_text] + ([item.window_text]
-                                                                if item.window_text else [])),
+            ft.Row(
+                [
+                    ft.Text(item.title, size=22, weight=ft.FontWeight.BOLD, expand=True),
+                    status_chip(item.status_label, item.status),
+                ],
+                vertical_alignment=ft.CrossAxisAlignment.START,
+            ),
+            _labelled(
+                tr.t("detail.when"),
+                [item.date_text] + ([item.window_text] if item.window_text else []),
+            ),
         ]
         where = _labelled(tr.t("detail.where"), detail.address_lines)
         if detail.maps_url:
-            where.controls.append(ft.TextButton(tr.t("detail.open_map"), icon=ft.Icons.MAP,
-                                                url=detail.maps_url))
+            where.controls.append(
+                ft.TextButton(tr.t("detail.open_map"), icon=ft.Icons.MAP, url=detail.maps_url)
+            )
         parts.append(where)
-        parts.append(_labelled(tr.t("detail.technician"),
-                               [detail.technician_name or tr.t("detail.no_technician")]))
+        parts.append(
+            _labelled(
+                tr.t("detail.technician"), [detail.technician_name or tr.t("detail.no_technician")]
+            )
+        )
         if detail.description:
             parts.append(_labelled(tr.t("detail.description"), [detail.description]))
         if detail.closure_report:
-            parts.append(_labelled(tr.t("detail.report"), [detail.closure_report]))
+            parts.append(self._report(detail.closure_report))
+        if detail.cancel_reason:
+            parts.append(_labelled(tr.t("detail.cancel_reason"), [detail.cancel_reason]))
         parts.append(section_title(tr.t("detail.actions")))
-        if detail.actions:
-            parts.append(ft.Row([self._action_button(a) for a in detail.actions], wrap=True,
-                                spacing=8, run_spacing=8))
+        buttons = [self._action_button(item.id, a) for a in detail.actions]
+        if detail.can_add_to_calendar and self._on_calendar is not None:
+            buttons.append(self._calendar_button(item.id))
+        if buttons:
+            parts.append(ft.Row(buttons, wrap=True, spacing=8, run_spacing=8))
         else:
             parts.append(ft.Text(tr.t("detail.no_actions"), italic=True))
+        if detail.change_note:
+            parts.append(ft.Text(detail.change_note, size=13))
+        if self.state.offline and detail.actions:
+            # The buttons stay: the next screen explains and offers to retry.
+            parts.append(ft.Text(tr.t("booking.needs_connection"), size=13, italic=True))
         parts.append(section_title(tr.t("detail.timeline")))
         for entry in detail.timeline:
-            lines = [ft.Text(entry.label, weight=ft.FontWeight.W_600),
-                     ft.Text(entry.when_text, size=12)]
+            lines = [
+                ft.Text(entry.label, weight=ft.FontWeight.W_600),
+                ft.Text(entry.when_text, size=12),
+            ]
             if entry.note:
                 lines.append(ft.Text(entry.note, size=13))
-            parts.append(ft.Row([ft.Icon(ft.Icons.CIRCLE, size=12, color=ft.Colors.PRIMARY),
-                                 ft.Column(lines, spacing=0, expand=True)],
-                                vertical_alignment=ft.CrossAxisAlignment.START))
+            parts.append(
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.CIRCLE, size=12, color=ft.Colors.PRIMARY),
+                        ft.Column(lines, spacing=0, expand=True),
+                    ],
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                )
+            )
         self.body.controls = parts
 
-    def _action_button(self, action: ActionItem) -> ft.Control:
+    def _action_button(self, activity_id: str, action: ActionItem) -> ft.Control:
         async def click(e: ft.Event[ft.Control]) -> None:
-            tr = self.state.tr
-            dialog = ft.AlertDialog(
-                title=ft.Text(tr.t("action.not_available_title")),
-                content=ft.Text(tr.t("action.not_available", label=action.label)),
+            if self._on_action is not None:
+                await self._on_action(e.page, activity_id, action)
+
+        icon = {
+            "book": ft.Icons.EVENT_AVAILABLE,
+            "reschedule": ft.Icons.EDIT_CALENDAR,
+            "cancel": ft.Icons.EVENT_BUSY,
+        }.get(action.kind)
+        return ft.FilledTonalButton(action.label, icon=icon, on_click=click)
+
+    def _calendar_button(self, activity_id: str) -> ft.Control:
+        async def click(e: ft.Event[ft.Control]) -> None:
+            if self._on_calendar is not None:
+                await self._on_calendar(e.page, activity_id)
+
+        return ft.OutlinedButton(
+            self.state.tr.t("booking.add_to_calendar"), icon=ft.Icons.CALENDAR_MONTH, on_click=click
+        )
+
+    def _report(self, report: ReportView) -> ft.Control:
+        """The intervention report: a titled summary, then the work done as a list."""
+        tr = self.state.tr
+        lines: list[ft.Control] = [section_title(tr.t("detail.report"))]
+        if report.summary:
+            lines.append(_labelled(tr.t("detail.report_summary"), [report.summary]))
+        if report.work_done:
+            lines.append(
+                ft.Text(
+                    tr.t("detail.report_work_done"), size=12, color=ft.Colors.ON_SURFACE_VARIANT
+                )
             )
-
-            async def close(_e: ft.Event[ft.Control]) -> None:
-                e.page.pop_dialog()
-
-            dialog.actions = [ft.TextButton(tr.t("action.ok"), on_click=close)]
-            e.page.show_dialog(dialog)
-
-        return ft.FilledTonalButton(action.label, on_click=click)
+            lines += [
+                ft.Row(
+                    [ft.Text("•"), ft.Text(work, expand=True, selectable=True)],
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                )
+                for work in report.work_done
+            ]
+        if report.pdf_url:
+            lines.append(
+                ft.TextButton(
+                    tr.t("detail.report_pdf"), icon=ft.Icons.PICTURE_AS_PDF, url=report.pdf_url
+                )
+            )
+        return ft.Column(lines, spacing=4)
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         await self._go_back()

@@ -2,8 +2,13 @@
 
 Phones (< 600 px wide) get a NavigationBar at the bottom, wider windows a
 NavigationRail on the left. Every screen's controls stay alive; switching tab
-only swaps which one the content area holds. The web address picks the first
-tab (``/activities`` opens the appointment list, see ``tab_for_route``).
+only swaps which one the content area holds. On wide windows the content
+keeps a readable width (``MAX_CONTENT_WIDTH``), centred.
+
+Every screen has its own web address (``app.views.routes``): navigation goes
+through ``navigate(path)`` (wired by ``app.main`` to the browser history), and
+``app.main`` shows the screen when the address changes, so the browser's Back
+button stays inside the app.
 """
 
 from __future__ import annotations
@@ -15,9 +20,18 @@ import flet as ft
 from app.state import AppState
 from app.views.account import AccountView
 from app.views.activities import ActivitiesView
-from app.views.activity_detail import ActivityDetailView
+from app.views.activity_detail import ActionHandler, ActivityDetailView, CalendarHandler
+from app.views.booking import BookingView
 from app.views.home import HomeView
+from app.views.new_request import NewRequestView
+from app.views.routes import Route, parse_route
 from app.views.theme import COMPACT_WIDTH
+
+# Wider than this, lines get hard to read and a status chip drifts far from
+# its title: the content stays this wide, centred.
+MAX_CONTENT_WIDTH = 840
+# The navigation rail and its divider, beside the content on wide windows.
+_RAIL_WIDTH = 100
 
 TABS = ("home", "activities", "account")
 _ICONS = {
@@ -29,8 +43,7 @@ _ICONS = {
 
 def tab_for_route(route: str | None) -> str:
     """The tab a web address opens: ``/activities`` → the list, unknown → home."""
-    first = (route or "").split("#", 1)[0].split("?", 1)[0].strip("/").split("/", 1)[0]
-    return first if first in TABS else "home"
+    return parse_route(route).tab
 
 
 class Shell:
@@ -41,33 +54,58 @@ class Shell:
         state: AppState,
         open_activity: Callable[[str], Awaitable[None]],
         refresh_now: Callable[[], Awaitable[None]],
+        booking: BookingView | None = None,
+        on_action: ActionHandler | None = None,
+        on_calendar: CalendarHandler | None = None,
     ) -> None:
-        """Build every screen once."""
+        """Build every screen once; ``booking`` is the slots screen (``show_booking``)."""
         self.state = state
         self._refresh_now = refresh_now
         self.tab = "home"
         self.in_detail = False
+        self.in_booking = False
+        self.in_request = False
         self.compact = True
+        self.width: float | None = None
+        # Wired by ``app.main``: push a web address (the route change shows it).
+        self.navigate: Callable[[str], Awaitable[None]] | None = None
+        # The "New request" screen, when ``app.main`` wires one.
+        self.new_request: NewRequestView | None = None
         self.home = HomeView(state, open_activity, self._show_activities)
-        self.activities = ActivitiesView(state, open_activity)
-        self.detail = ActivityDetailView(state, self._close_detail)
+        self.activities = ActivitiesView(state, open_activity, new_request=self._open_new_request)
+        self.detail = ActivityDetailView(state, self._close_detail, on_action, on_calendar)
+        self.booking = booking
         self.account = AccountView(state)
 
         self.header_logo = ft.Container()
-        self.header_name = ft.Text(size=18, weight=ft.FontWeight.W_600, expand=True,
-                                   max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)
-        self.refresh_button = ft.IconButton(icon=ft.Icons.REFRESH, on_click=self._refresh)
+        self.header_name = ft.Text(
+            size=18,
+            weight=ft.FontWeight.W_600,
+            expand=True,
+            max_lines=1,
+            overflow=ft.TextOverflow.ELLIPSIS,
+        )
+        self.refresh_icon = ft.IconButton(icon=ft.Icons.REFRESH, on_click=self._refresh)
+        # A named button for screen readers, like every other control.
+        self.refresh_button = ft.Semantics(content=self.refresh_icon, button=True)
         self.progress = ft.ProgressBar(visible=False)
         self.status_text = ft.Text(size=13)
         self.banner = ft.Container(
-            content=ft.Row([ft.Icon(ft.Icons.CLOUD_OFF, size=18), self.status_text],
-                           spacing=8),
+            content=ft.Row([ft.Icon(ft.Icons.CLOUD_OFF, size=18), self.status_text], spacing=8),
             bgcolor=ft.Colors.SECONDARY_CONTAINER,
             padding=ft.Padding.symmetric(vertical=6, horizontal=16),
             visible=False,
         )
-        self.content = ft.Container(expand=True, padding=ft.Padding.symmetric(horizontal=16,
-                                                                               vertical=8))
+        self.content = ft.Container(
+            expand=True, padding=ft.Padding.symmetric(horizontal=16, vertical=8)
+        )
+        self.frame = ft.Row(
+            [self.content],
+            expand=True,
+            spacing=0,
+            alignment=ft.MainAxisAlignment.CENTER,
+            vertical_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
         self.rail = ft.NavigationRail(
             selected_index=0,
             label_type=ft.NavigationRailLabelType.ALL,
@@ -88,8 +126,10 @@ class Shell:
             on_change=self._bar_changed,
         )
         self.header = ft.Container(
-            content=ft.Row([self.header_logo, self.header_name, self.refresh_button],
-                           vertical_alignment=ft.CrossAxisAlignment.CENTER),
+            content=ft.Row(
+                [self.header_logo, self.header_name, self.refresh_button],
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            ),
             padding=ft.Padding.only(left=16, right=8, top=8, bottom=4),
         )
         self.control = ft.SafeArea(
@@ -98,8 +138,12 @@ class Shell:
                     self.header,
                     self.progress,
                     self.banner,
-                    ft.Row([self.rail, self.rail_divider, self.content], expand=True,
-                           vertical_alignment=ft.CrossAxisAlignment.STRETCH, spacing=0),
+                    ft.Row(
+                        [self.rail, self.rail_divider, self.frame],
+                        expand=True,
+                        vertical_alignment=ft.CrossAxisAlignment.STRETCH,
+                        spacing=0,
+                    ),
                     self.bar,
                 ],
                 spacing=0,
@@ -112,18 +156,32 @@ class Shell:
     # -- layout ------------------------------------------------------------
 
     def set_width(self, width: float | None) -> bool:
-        """Pick phone or wide layout; True when it changed."""
+        """Pick phone or wide layout and the content's width; True when it changed."""
         compact = (width or 0) < COMPACT_WIDTH
-        if compact == self.compact and (self.bar.visible == compact):
+        room = (width or 0) - (0 if compact else _RAIL_WIDTH)
+        content_width = MAX_CONTENT_WIDTH if room > MAX_CONTENT_WIDTH else None
+        if (
+            compact == self.compact
+            and self.bar.visible == compact
+            and self.content.width == content_width
+        ):
             return False
         self.compact = compact
+        self.width = width
         self.bar.visible = compact
         self.rail.visible = not compact
         self.rail_divider.visible = not compact
+        # Narrower than the maximum: fill the room; wider: that width, centred.
+        self.content.width = content_width
+        self.content.expand = content_width is None
         return True
 
     def _place_content(self) -> None:
-        if self.in_detail:
+        if self.in_request and self.new_request is not None:
+            self.content.content = self.new_request.control
+        elif self.in_booking and self.booking is not None:
+            self.content.content = self.booking.control
+        elif self.in_detail:
             self.content.content = self.detail.control
         else:
             self.content.content = {
@@ -150,19 +208,24 @@ class Shell:
         self.header_logo.content = (
             ft.Image(src=self.state.logo, height=32) if self.state.logo else None
         )
-        self.refresh_button.tooltip = tr.t("activities.refresh")
+        self.refresh_icon.tooltip = tr.t("activities.refresh")
+        self.refresh_button.label = tr.t("activities.refresh")
         self.home.refresh()
         self.activities.refresh()
         self.account.refresh()
         if self.in_detail and self.detail.detail is not None:
             self.detail.show(self.detail.detail)
+        if self.in_booking and self.booking is not None:
+            self.booking.show()
+        if self.in_request and self.new_request is not None:
+            self.new_request.show()
         self.refresh_status()
 
     def refresh_status(self) -> None:
         """Banner, progress bar and the account's sync lines."""
         status = self.state.sync_status
         self.progress.visible = status.state == "syncing"
-        self.refresh_button.disabled = status.state == "syncing"
+        self.refresh_icon.disabled = status.state == "syncing"
         problem = status.state in ("offline", "error")
         self.banner.visible = problem
         self.status_text.value = self.state.sync_status_text()
@@ -174,6 +237,8 @@ class Shell:
         """Put a tab in the content area (closing any open detail); no ``update`` here."""
         self.tab = tab
         self.in_detail = False
+        self.in_booking = False
+        self.in_request = False
         self._place_content()
 
     async def select(self, tab: str) -> None:
@@ -184,20 +249,49 @@ class Shell:
     async def show_detail(self) -> None:
         """Show the detail screen (already filled) inside the current layout."""
         self.in_detail = True
+        self.in_booking = False
+        self.in_request = False
         self._place_content()
         self.control.update()
 
+    async def show_booking(self) -> None:
+        """Show the slots screen (filled by its model) in place of the detail."""
+        self.in_detail = True
+        self.in_booking = True
+        self.in_request = False
+        self._place_content()
+        self.control.update()
+
+    async def show_new_request(self) -> None:
+        """Show the "New request" screen (filled by its view) under the list's tab."""
+        self.tab = "activities"
+        self.in_detail = False
+        self.in_booking = False
+        self.in_request = True
+        self._place_content()
+        self.control.update()
+
+    async def go(self, route: Route) -> None:
+        """Open ``route`` through the browser history (``navigate``), or directly."""
+        if self.navigate is not None:
+            await self.navigate(route.path)
+        else:
+            await self.select(route.tab)
+
     async def _close_detail(self) -> None:
-        await self.select("activities")
+        await self.go(Route("activities"))
 
     async def _show_activities(self) -> None:
-        await self.select("activities")
+        await self.go(Route("activities"))
+
+    async def _open_new_request(self) -> None:
+        await self.go(Route("new_request"))
 
     async def _rail_changed(self, e: ft.Event[ft.NavigationRail]) -> None:
-        await self.select(TABS[e.control.selected_index or 0])
+        await self.go(Route(TABS[e.control.selected_index or 0]))  # type: ignore[arg-type]
 
     async def _bar_changed(self, e: ft.Event[ft.NavigationBar]) -> None:
-        await self.select(TABS[e.control.selected_index])
+        await self.go(Route(TABS[e.control.selected_index]))  # type: ignore[arg-type]
 
     async def _refresh(self, _e: ft.Event[ft.Control]) -> None:
         await self._refresh_now()

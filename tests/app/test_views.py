@@ -42,10 +42,17 @@ def activity(i: int, *, technician: str = "Nicolas") -> dict[str, Any]:
     else:
         start, status = NOW - timedelta(hours=i - UPCOMING), "done"
     return {
-        "id": i, "title": f"Visit {i}", "status": status, "type_name": "Visit",
-        "scheduled_start": z(start), "scheduled_end": z(start + timedelta(hours=1)),
-        "window_start": None, "window_end": None,
-        "technician": {"first_name": technician}, "steps": [], "actions": [],
+        "id": i,
+        "title": f"Visit {i}",
+        "status": status,
+        "type_name": "Visit",
+        "scheduled_start": z(start),
+        "scheduled_end": z(start + timedelta(hours=1)),
+        "window_start": None,
+        "window_end": None,
+        "technician": {"first_name": technician},
+        "steps": [],
+        "actions": [],
     }
 
 
@@ -91,7 +98,12 @@ def keys(view: ActivitiesView) -> list[str]:
 
 
 def texts(view: ActivitiesView) -> list[str]:
-    return [c.value for c in view.list.controls if isinstance(c, ft.Text)]
+    """The list's own texts (section titles, empty states)."""
+    found: list[str] = []
+    for c in view.list.controls:
+        if isinstance(c, ft.Text):
+            found.append(c.value)
+    return found
 
 
 async def test_first_page_then_show_more_appends(state: AppState) -> None:
@@ -167,8 +179,8 @@ async def test_empty_states_are_kept(tmp_path: Path) -> None:
     assert texts(view) == [
         "Upcoming",
         "No upcoming appointment. To book one, contact the company from the Home tab.",
-        "Past",
-        "No past appointment yet.",
+        "History: done and cancelled",
+        "Nothing in your history yet.",
     ]
     assert view.more_upcoming not in view.list.controls
 
@@ -176,7 +188,7 @@ async def test_empty_states_are_kept(tmp_path: Path) -> None:
     view = ActivitiesView(never, no_open)
     view.refresh()
     assert texts(view)[1].startswith("Your appointments have not been downloaded yet.")
-    assert texts(view)[-1] == "Past"
+    assert texts(view)[-1] == "History: done and cancelled"
     for s in (synced, never):
         await s.api.aclose()
         s.store.close()

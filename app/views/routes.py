@@ -1,0 +1,66 @@
+"""Every screen's web address, both ways: ``parse_route`` and ``Route.path``.
+
+``/`` home, ``/activities`` the list, ``/activities/{id}`` one appointment,
+``/activities/{id}/book`` its slots screen, ``/requests/new`` a new request,
+``/account``. Each navigation inside the app pushes its address, so the
+browser's Back button goes back inside the app and a link opens that screen
+(after sign-in when needed). No Flet here: tests read it directly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Screen = Literal["home", "activities", "detail", "book", "new_request", "account"]
+# The tab each screen belongs to (what the navigation bar highlights).
+TAB_OF: dict[str, str] = {
+    "home": "home",
+    "activities": "activities",
+    "detail": "activities",
+    "book": "activities",
+    "new_request": "activities",
+    "account": "account",
+}
+
+_ACTIVITY = re.compile(r"^activities/(\d{1,10})(/book)?$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A screen and, for an appointment's screens, its id."""
+
+    screen: Screen
+    activity_id: str | None = None
+
+    @property
+    def tab(self) -> str:
+        """The navigation tab this screen sits under."""
+        return TAB_OF[self.screen]
+
+    @property
+    def path(self) -> str:
+        """The web address of this screen."""
+        if self.screen == "home":
+            return "/"
+        if self.screen == "detail":
+            return f"/activities/{self.activity_id}"
+        if self.screen == "book":
+            return f"/activities/{self.activity_id}/book"
+        if self.screen == "new_request":
+            return "/requests/new"
+        return f"/{self.screen}"
+
+
+def parse_route(route: str | None) -> Route:
+    """The screen a web address opens; anything unknown opens home."""
+    path = (route or "").split("#", 1)[0].split("?", 1)[0].strip("/")
+    if path in ("activities", "account"):
+        return Route(path)  # type: ignore[arg-type]
+    if path == "requests/new":
+        return Route("new_request")
+    match = _ACTIVITY.match(path)
+    if match:
+        return Route("book" if match.group(2) else "detail", match.group(1))
+    return Route("home")
