@@ -9,16 +9,20 @@ company once. Screenshots (phone and desktop) go to test-artifacts/.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE, open_app, shot, start_app
+from tests.e2e.conftest import DESKTOP, PHONE, ROOT, free_port, open_app, shot, start_app
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +90,7 @@ def test_first_hour_sign_in_language_code_and_brand(browser, tmp_path: Path) -> 
         page = open_app(browser, app.url, PHONE)
         page.get_by_text(BU_NAME).wait_for(timeout=30_000)
         page.get_by_text("Connexion", exact=True).wait_for()
+        page.get_by_role("img").first.wait_for()
         shot(page, "first_hour_phone_01_sign_in")
         said = semantics_text(page)
         # No alarming note about the session on the sign-in screen.
@@ -139,3 +144,98 @@ def test_first_hour_sign_in_language_code_and_brand(browser, tmp_path: Path) -> 
         wide.close()
     finally:
         app.stop()
+
+
+def start_serve(tmp_path: Path) -> tuple[subprocess.Popen[str], int, Path]:
+    """``portal serve --demo`` on a free port; returns the process, its port and its log."""
+    port = free_port()
+    env = dict(os.environ)
+    for name in ("PORTAL_PUBLIC_BASE_URL", "PORTAL_DATABASE_URL"):
+        env.pop(name, None)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PORTAL_DATA_DIR=str(tmp_path / "serve"),
+        PORTAL_STAFF_TOKEN="first-hour-staff",
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return process, port, log_path
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise AssertionError(f"serve did not start: {log_path.read_text()}")
+
+
+def test_serve_first_hour_links_app_address_and_calm_session_note(browser, tmp_path: Path) -> None:
+    process, port, log_path = start_serve(tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # Login links point at the port actually served, not 8000.
+        assert f"Login links point to {base}" in log_path.read_text()
+        email = re.search(r"demo client (\S+)", log_path.read_text()).group(1)  # type: ignore[union-attr]
+        staff = {"X-Staff-Token": "first-hour-staff"}
+        db_path = tmp_path / "serve" / "portal.db"
+        with sqlite3.connect(db_path) as db:
+            (client_id,) = db.execute(
+                "SELECT client_id FROM client_contacts WHERE value = ?", (email,)
+            ).fetchone()
+        link = httpx.post(
+            f"{base}/staff/clients/{client_id}/permanent-links", json={}, headers=staff, timeout=30
+        )
+        assert link.status_code == 201, link.text
+        assert link.json()["url"].startswith(f"{base}/login/link#")
+
+        # /app without its slash opens the app.
+        page = open_app(browser, f"{base}/app", PHONE)
+        page.get_by_text("Connexion", exact=True).wait_for(timeout=30_000)
+        page.get_by_role("img").first.wait_for(timeout=30_000)  # the company's logo
+        # A browser session keeps its token in memory: no red warning here.
+        assert "session" not in semantics_text(page).lower()
+        shot(page, "first_hour_phone_05_serve_sign_in")
+        box = page.get_by_role("textbox", name="E-mail ou numéro de téléphone")
+        box.click()
+        page.keyboard.type(email)
+        page.keyboard.press("Enter")
+        page.get_by_role("textbox", name="Code à 6 chiffres").wait_for(timeout=20_000)
+        with sqlite3.connect(db_path) as db:
+            (body,) = db.execute(
+                "SELECT body FROM outgoing_messages WHERE recipient = ? ORDER BY id DESC",
+                (email,),
+            ).fetchone()
+        page.keyboard.type(re.findall(r"\b\d{6}\b", body)[-1])
+        page.keyboard.press("Enter")
+        page.get_by_text("Votre prochain rendez-vous").wait_for(timeout=30_000)
+
+        # Said once, calmly, where the person looks for it: Account.
+        page.get_by_role("tab", name="Compte").or_(
+            page.get_by_role("button", name=re.compile("^Compte Tab"))
+        ).first.click()
+        note = page.get_by_text(re.compile("^Par sécurité, cette session n’est pas conservée"))
+        note.wait_for(timeout=20_000)
+        shot(page, "first_hour_phone_06_serve_account")
+        box = note.bounding_box()
+        assert box
+        red, green, blue = pixel_rgb(page, box["x"] + 1, box["y"] + box["height"] / 2)
+        assert not (red > 150 and green < 90 and blue < 90)  # not an error red
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
