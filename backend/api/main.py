@@ -37,7 +37,11 @@ def create_app(
         upgrade(url)
     # One connection for each request allowed to run, plus one for a
     # session-touch write; see backend/api/overload.py.
-    engine = make_engine(url, pool_size=settings.max_concurrent_requests + 2)
+    engine = make_engine(
+        url,
+        pool_size=settings.max_concurrent_requests + 2,
+        busy_timeout_s=settings.sqlite_busy_timeout_seconds,
+    )
     app = FastAPI(
         title="Field-service client portal",
         version="0.1.0",

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(default=24, ge=1, le=1000)
     max_queued_requests: int = Field(default=2000, ge=0)
     queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a SQLite writer waits for the write lock before giving up
+    # (writes are short; readers never wait for it).
+    sqlite_busy_timeout_seconds: float = Field(default=15.0, gt=0)
     # A request that writes without begin_write() fails instead of being
     # logged (the tests turn this on).
     strict_writes: bool = False

@@ -15,13 +15,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the app's readers run while a booking commits; busy_timeout makes
-    # concurrent writers queue instead of failing with "database is locked".
+    # WAL lets the app's readers run while a booking commits; the busy timeout
+    # (sqlite3's ``timeout``, set at connect) makes concurrent writers queue
+    # instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -12,6 +14,8 @@ from backend.core.config import Settings
 from backend.core.db import write_bind
 from backend.core.security import keyed_hash, new_token
 from backend.models import AuthSession, BusinessUnit, Client
+
+log = logging.getLogger("portal")
 
 # Writing last_seen_at on every request would turn each read into a write;
 # a minute of precision is plenty for a 14-day idle lifetime.
@@ -76,12 +80,17 @@ def _touch(db: Session, session: AuthSession, now: datetime) -> None:
     read never holds the write lock. Two requests racing here write once.
     """
     db.commit()
-    with write_bind(db).begin() as conn:
-        conn.execute(
-            update(AuthSession)
-            .where(AuthSession.id == session.id, AuthSession.last_seen_at <= now - _TOUCH_EVERY)
-            .values(last_seen_at=now)
-        )
+    try:
+        with write_bind(db).begin() as conn:
+            conn.execute(
+                update(AuthSession)
+                .where(AuthSession.id == session.id, AuthSession.last_seen_at <= now - _TOUCH_EVERY)
+                .values(last_seen_at=now)
+            )
+    except OperationalError:
+        # Busy writers must not fail a read: the next request writes it.
+        log.warning("could not record a session's last use (database busy)")
+        return
     set_committed_value(session, "last_seen_at", now)
 
 
