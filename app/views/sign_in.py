@@ -214,6 +214,7 @@ class SignInView:
         self.code.value = ""
         if await self.state.request_code(self.identifier.value or ""):
             self.start_countdown(self.control.page)
+            await self._focus_code()
 
     async def _verify(self, _e: ft.Event[ft.Control]) -> None:
         if await self.state.verify_code(self.code.value or ""):
@@ -223,7 +224,16 @@ class SignInView:
         self.code.value = ""
         with contextlib.suppress(RuntimeError):  # not on a page: tests build it bare
             self.code.update()
-            # Ready for the next try without a tap (the update took the focus).
+        await self._focus_code()  # ready for the next try without a tap
+
+    async def _focus_code(self) -> None:
+        """Put the keyboard in the code field.
+
+        ``autofocus`` alone loses the race with the identifier field that had
+        the focus and disappears in the same frame; this request reaches the
+        client after the update that showed the field.
+        """
+        with contextlib.suppress(RuntimeError):  # not on a page: tests build it bare
             await self.code.focus()
 
     def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
