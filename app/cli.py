@@ -207,18 +207,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     _show_messages_in_console()
     install_on_root()  # no secret in a log line: ours (here) and uvicorn's (log_config)
-    app = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
+    if args.workers > 1:
+        target: Any = _prepare_workers(settings, args.workers)
+    else:
+        target = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
     print(f"API:     http://{args.host}:{args.port}/  (docs at /docs)")
     print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/")
     print(f"Login links point to {settings.public_base_url} (PORTAL_PUBLIC_BASE_URL)", flush=True)
     uvicorn.run(
-        app,
+        target,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
         log_config=uvicorn_log_config(),
+        # Longer than uvicorn's 5 s: a client's pooled connection must not be
+        # closed under it between two requests of a busy moment.
+        timeout_keep_alive=30,
     )
     return 0
+
+
+def _prepare_workers(settings: Any, workers: int) -> str:
+    """Get ready for ``workers`` processes; returns the factory they each call.
+
+    The parent settles what the workers must share: the schema (upgraded once
+    here, not raced by N processes), the secret key (generated once), and the
+    public base URL (passed through the environment they inherit). Each
+    worker keeps its own caches; they follow the database (schedule_version).
+    """
+    from backend.core.db import upgrade
+
+    url = settings.resolved_database_url()
+    if url.startswith("sqlite"):
+        print(
+            "Note: several workers on SQLite share one write lock; "
+            "use PostgreSQL (PORTAL_DATABASE_URL) for real multi-process serving.",
+            file=sys.stderr,
+        )
+    upgrade(url)
+    os.environ["PORTAL_SECRET_KEY"] = settings.resolved_secret_key().decode()
+    os.environ["PORTAL_PUBLIC_BASE_URL"] = settings.public_base_url
+    os.environ["PORTAL_DATA_DIR"] = str(settings.data_dir)
+    print(f"Workers: {workers} processes", flush=True)
+    return "app.cli:serve_worker_app"
+
+
+def serve_worker_app() -> Any:
+    """The ASGI app of one ``portal serve --workers N`` process (a uvicorn factory)."""
+    from backend.core.config import Settings
+    from backend.core.logredact import install_on_root
+
+    _show_messages_in_console()
+    install_on_root()
+    settings = Settings()
+    return build_serve_app(settings, data_dir=settings.data_dir / "web-client")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="load the demo dataset when the database is empty (default: off)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (default: %(default)s); several need PostgreSQL "
+        "(PORTAL_DATABASE_URL) to scale writes",
     )
     sub.add_parser("demo", help="load the demo dataset (see portal demo --help)", add_help=False)
     sub.add_parser("scheduling", help="scheduling assistant tools", add_help=False)

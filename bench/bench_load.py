@@ -303,7 +303,7 @@ def verify(url: str, answered: set[str], bench_start: datetime) -> tuple[int, in
     engine = create_engine(url)
     with Session(engine) as db:
         bu_ids = {bu for (bu,) in db.execute(select(Activity.business_unit_id).distinct())}
-        doubles = sum(verify_schedule(db, bu).double_bookings() for bu in bu_ids)
+        doubles = sum(verify_schedule(db, bu).double_bookings for bu in bu_ids)
         committed = {
             m.id
             for m in db.scalars(

@@ -282,6 +282,28 @@ def pull(
     )
 
 
+def live_documents(
+    db: Session, client_id: int, kind: str, key: str | None = None
+) -> list[dict[str, Any]] | None:
+    """The client's current documents of ``kind`` (optionally one ``key``) from its feed.
+
+    This is exactly what the client's app holds after a pull, served without
+    re-projecting the database. None when the client's feed was never
+    materialized (no profile document yet): the caller projects live instead.
+    """
+    query = select(FeedEntry.kind, FeedEntry.body).where(
+        FeedEntry.client_id == client_id,
+        FeedEntry.kind.in_((kind, "profile")),
+        FeedEntry.deleted.is_(False),
+    )
+    if key is not None:
+        query = query.where((FeedEntry.kind == "profile") | (FeedEntry.key == key))
+    rows = db.execute(query).all()
+    if not any(row.kind == "profile" for row in rows):
+        return None
+    return [row.body for row in rows if row.kind == kind]
+
+
 def mark_all_deleted(db: Session, client_id: int) -> None:
     """Tombstone a client's whole feed (used when the client record is removed)."""
     entries = db.scalars(

@@ -28,6 +28,11 @@ def _with_availability(doc: dict, now: datetime) -> ActivityOut:
 @router.get("/me", response_model=Me)
 def me(client: CurrentClient, db: DbSession) -> Me:
     """The signed-in client's profile and its business unit's branding."""
+    branding = feed.live_documents(db, client.id, "branding", "bu")
+    if branding:
+        profile = feed.live_documents(db, client.id, "profile", "me")
+        assert profile  # live_documents answers only for a materialized feed
+        return Me.model_validate({"profile": profile[0], "branding": branding[0]})
     loaded = projection.load_client(db, client.id)
     assert loaded is not None  # the session was just resolved for this client
     return Me.model_validate(
@@ -60,6 +65,23 @@ def set_language(body: LanguageIn, client: CurrentClient, db: DbSession) -> Me:
     return me(loaded, db)
 
 
+def _activity_docs(db: DbSession, client: CurrentClient) -> list[dict]:
+    """The client's visible activity documents.
+
+    Read from the client's materialized feed (one indexed query, the same
+    documents its app pulls) rather than projected again on every request;
+    projected live only for a client whose feed was never built.
+    """
+    docs = feed.live_documents(db, client.id, "activity")
+    if docs is not None:
+        return docs
+    bu = client.business_unit
+    return [
+        projection.activity_doc(a, client, bu)
+        for a in projection.visible_activities(db, client, bu)
+    ]
+
+
 @router.get("/activities", response_model=ActivityList)
 def list_activities(
     client: CurrentClient,
@@ -70,11 +92,7 @@ def list_activities(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ActivityList:
     """The client's visible activities, upcoming first by date, past newest first."""
-    bu = client.business_unit
-    docs = [
-        projection.activity_doc(a, client, bu)
-        for a in projection.visible_activities(db, client, bu)
-    ]
+    docs = _activity_docs(db, client)
     now_iso = projection.iso(now) or ""
 
     def upcoming(doc: dict) -> bool:
@@ -105,6 +123,11 @@ def get_activity(
     activity_id: IdPath, client: CurrentClient, db: DbSession, now: Now
 ) -> ActivityOut:
     """One activity with its steps; 404 when it is not this client's or not shown."""
+    found = feed.live_documents(db, client.id, "activity", str(activity_id))
+    if found is not None:
+        if not found:
+            raise HTTPException(404, NOT_FOUND)
+        return _with_availability(found[0], now)
     activity = db.scalars(
         projection.activity_query().where(
             Activity.id == activity_id, Activity.client_id == client.id
