@@ -25,6 +25,8 @@ from app.state import AppState, Message, message_for
 from app.sync.api import ApiError, Offline, Rejected, Unauthorized
 
 FIELDS = ("site_id", "type_id", "description")
+# The server's limit (backend.api.routes.requests.MAX_DESCRIPTION).
+MAX_DESCRIPTION = 2000
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ class NewRequestModel:
             form.errors["type_id"] = Message("request.error.type")
         if not form.description.strip():
             form.errors["description"] = Message("request.error.description")
+        elif len(form.description.strip()) > MAX_DESCRIPTION:
+            form.errors["description"] = Message(
+                "request.error.too_long", {"count": MAX_DESCRIPTION}
+            )
         return not form.errors
 
     def _key_for(self, content: tuple[Any, ...]) -> str:

@@ -39,15 +39,27 @@ class ActivityDetailView:
         self.detail: ActivityDetail | None = None
         self.back = ft.TextButton(icon=ft.Icons.ARROW_BACK, on_click=self._back)
         self.body = ft.Column(spacing=12)
-        self.control = ft.Column(
-            [self.back, self.body], spacing=8, scroll=ft.ScrollMode.AUTO, expand=True
-        )
+        # A stable frame; each ``show`` puts a brand-new subtree in it. Refilling
+        # the same Column while it was off screen (the list shown meanwhile) let
+        # Flet send list patches computed against a state the browser no longer
+        # had: an IndexError in the page, a blank screen (issue 8, item 1) and
+        # a timeline shown twice (item 2).
+        self.control = ft.Container(expand=True)
 
     def show(self, detail: ActivityDetail | None) -> None:
         """Render ``detail`` (None: the activity disappeared)."""
         self.detail = detail
         tr = self.state.tr
-        self.back.content = tr.t("detail.back")
+        self.back = ft.TextButton(
+            tr.t("detail.back"), icon=ft.Icons.ARROW_BACK, on_click=self._back
+        )
+        self.body = ft.Column(spacing=12)
+        # Flet ignores assigning a control equal by value to the current one
+        # (the same appointment shown again): clear first so this one is used.
+        self.control.content = None
+        self.control.content = ft.Column(
+            [self.back, self.body], spacing=8, scroll=ft.ScrollMode.AUTO, expand=True
+        )
         if detail is None:
             self.body.controls = [ft.Text(tr.t("detail.not_found"))]
             return

@@ -39,8 +39,11 @@ class NewRequestView:
         self.intro = ft.Text()
         self.site = ft.Dropdown(on_select=self._site_chosen, expand=True)
         self.kind = ft.Dropdown(on_select=self._type_chosen, expand=True)
+        # Named for screen readers (a dropdown's label is only drawn).
+        self.site_semantics = ft.Semantics(content=self.site, expand=True)
+        self.kind_semantics = ft.Semantics(content=self.kind, expand=True)
         self.description = ft.TextField(
-            multiline=True, min_lines=3, max_lines=8, max_length=2000, on_change=self._typed
+            multiline=True, min_lines=3, max_lines=8, on_change=self._typed, expand=True
         )
         self.hint = ft.Text(size=13, italic=True)
         self.notice = ft.Text(color=ft.Colors.ERROR)
@@ -52,9 +55,9 @@ class NewRequestView:
                 self.back,
                 self.heading,
                 self.intro,
-                ft.Row([self.site]),
-                ft.Row([self.kind]),
-                self.description,
+                ft.Row([self.site_semantics]),
+                ft.Row([self.kind_semantics]),
+                ft.Row([self.description]),
                 self.hint,
                 self.notice,
                 self.retry,
@@ -73,15 +76,17 @@ class NewRequestView:
         self.heading.value = tr.t("request.title")
         self.intro.value = tr.t("request.intro")
         self.site.label = tr.t("request.site")
+        self.site_semantics.label = tr.t("request.site")
         self.site.options = [ft.DropdownOption(key=str(c.id), text=c.text) for c in form.sites]
         self.site.value = str(form.site_id) if form.site_id is not None else None
         self.site.error_text = _text(form.errors.get("site_id"), tr)
         self.kind.label = tr.t("request.type")
+        self.kind_semantics.label = tr.t("request.type")
         self.kind.options = [ft.DropdownOption(key=str(c.id), text=c.text) for c in form.types]
         self.kind.value = str(form.type_id) if form.type_id is not None else None
         self.kind.error_text = _text(form.errors.get("type_id"), tr)
         self.description.label = tr.t("request.description")
-        self.description.error_text = _text(form.errors.get("description"), tr)
+        self.description.error = _text(form.errors.get("description"), tr)
         if form.type_id is None:
             self.hint.value = ""
         else:

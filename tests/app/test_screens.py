@@ -15,9 +15,11 @@ from typing import Any
 import flet as ft
 import pytest
 
-from app.state import ACTIVITIES, AppState, report_view
+from app.new_request import Choice, NewRequestModel
+from app.state import ACTIVITIES, AppState, Message, report_view
 from app.views.activities import ActivitiesView
 from app.views.activity_detail import ActivityDetailView
+from app.views.new_request import NewRequestView
 from app.views.routes import Route, parse_route
 from app.views.shell import MAX_CONTENT_WIDTH, Shell
 from tests.app.test_views import NOW, cached_state, z
@@ -238,3 +240,24 @@ async def test_the_refresh_control_is_a_named_button(state: AppState) -> None:
     await state.set_language("fr")
     shell.refresh_all()
     assert shell.refresh_button.label == "Actualiser"
+
+
+# --- the new request screen ---------------------------------------------------------------
+
+
+def test_the_request_form_shows_each_fields_error(state: AppState) -> None:
+    model = NewRequestModel(state)
+    view = NewRequestView(model, nothing, lambda _created: nothing())
+    model.form.loaded = True
+    model.form.types = [Choice(1, "Repair")]
+    model.form.errors = {
+        "site_id": Message("request.error.site"),
+        "type_id": Message("request.error.type"),
+        "description": Message("request.error.description"),
+    }
+    view.show()
+    assert view.site.error_text == "Please choose where the intervention takes place."
+    assert view.kind.error_text == "Please choose the type of intervention."
+    assert view.description.error == "Please describe the problem."
+    assert view.site_semantics.label == "Where"  # named for screen readers
+    assert view.submit.content == "Send the request"
