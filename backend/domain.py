@@ -44,7 +44,9 @@ ActionKind = Literal[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields refused; JSON types taken as they are (0 is not false,
+    # "24" is not 24), so staff and clients get a 422 naming the field.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FormField(Strict):

@@ -6,21 +6,27 @@
   Python's parser accepts but JSON does not allow (``NaN``, ``Infinity``,
   ``1e400``), or that no handler could use (nested too deeply, a 5,000-digit
   number, bytes that are not UTF-8).
-- :func:`install_error_handlers` makes every validation answer encodable and
+- :func:`install_error_handlers` makes every validation answer encodable,
+  lists every method a path allows on a 405, documents the error answers
+  every operation can give (401, 404, 413, 422) in the OpenAPI schema, and
   turns anything unexpected into a logged, polite 500.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("portal")
@@ -211,8 +217,106 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+@functools.lru_cache(maxsize=512)
+def _path_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def allowed_methods(schema: dict[str, Any], path: str) -> set[str]:
+    """The methods the OpenAPI ``schema`` documents for ``path`` (empty if none).
+
+    Starlette's 405 names only the methods of the first route whose path
+    matched, although one path is often several routes (GET and PATCH).
+    """
+    for template, operations in schema.get("paths", {}).items():
+        if _path_pattern(template).fullmatch(path):
+            return {method.upper() for method in operations if method in _HTTP_METHODS}
+    return set()
+
+
+# The error answers the framework itself gives, by what an operation has.
+_PROBLEM = {
+    "type": "object",
+    "properties": {"detail": {"title": "Detail", "description": "What went wrong, for people"}},
+    "required": ["detail"],
+}
+_AUTOMATIC_ERRORS = {
+    "security": (401, "No session, or it has ended"),
+    "path": (404, "No such item (or not yours)"),
+    "body_size": (413, "Request body too large"),
+    "body_json": (422, "Invalid input; the answer names the field"),
+}
+
+
+def _body_properties(schemas: dict[str, Any], operation: dict[str, Any]) -> list[str]:
+    """Top-level property names of an operation's JSON body."""
+    content = operation.get("requestBody", {}).get("content", {})
+    body = content.get("application/json", {}).get("schema", {})
+    ref = body.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        body = schemas.get(ref.rsplit("/", 1)[-1], {})
+    return list(body.get("properties", {}))
+
+
+def document_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the error answers each operation can give to the OpenAPI ``schema`` (in place).
+
+    401 where a session is required, 404 where the path or the body names an
+    item (``..._id``: another client's item is a 404, DESIGN.md §5), 413 and
+    422 where there is a body. Answers an operation documents itself are kept
+    as they are.
+    """
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Problem", _PROBLEM)
+    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            kinds = []
+            if operation.get("security"):
+                kinds.append("security")
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])) or any(
+                name.endswith("_id") for name in _body_properties(schemas, operation)
+            ):
+                kinds.append("path")
+            if "requestBody" in operation:
+                kinds += ["body_size", "body_json"]
+            for kind in kinds:
+                status, description = _AUTOMATIC_ERRORS[kind]
+                operation["responses"].setdefault(
+                    str(status), {"description": description, "content": problem}
+                )
+    return schema
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Validation answers that always encode, the JSON guard, and a last-resort 500."""
+    """Validation answers that always encode, full 405s, documented errors, a last-resort 500."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_error_responses(build_openapi())  # FastAPI keeps what it built
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+            methods = allowed_methods(app.openapi(), path)
+            if methods:
+                exc = StarletteHTTPException(
+                    405,
+                    exc.detail,
+                    headers={**(exc.headers or {}), "Allow": ", ".join(sorted(methods))},
+                )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, Field
 
 FIRST_YEAR = 1900
 LAST_YEAR = 2199
@@ -25,8 +25,11 @@ def within_supported_years(value: datetime) -> datetime:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(within_supported_years)]
+# strict=False: JSON carries datetimes as ISO 8601 text, also in strict models.
+Timestamp = Annotated[datetime, Field(strict=False), AfterValidator(within_supported_years)]
 """A datetime (naive or aware) in a supported year."""
 
-AwareTimestamp = Annotated[AwareDatetime, AfterValidator(within_supported_years)]
+AwareTimestamp = Annotated[
+    AwareDatetime, Field(strict=False), AfterValidator(within_supported_years)
+]
 """A datetime with a time zone offset, in a supported year."""

@@ -24,10 +24,9 @@ from backend.models import (
     ActivityType,
     BusinessUnit,
     Client,
-    Mutation,
     Site,
 )
-from backend.services import feed, projection
+from backend.services import feed, mutations, projection
 from backend.services.messaging import Message, MessageSender
 
 # The status a new request starts in: what booking accepts (action ``book``).
@@ -135,10 +134,10 @@ def create(
     client's site is a 404; a type clients may not request is a 422 on
     ``type_id``.
     """
-    key = f"{client.id}:{mutation_id}"
-    done = db.get(Mutation, key)
-    if done is not None:
-        return Outcome(done.status_code, done.result)
+    key = mutations.mutation_key(client.id, mutation_id)
+    replay = _replay(db, key)
+    if replay is not None:
+        return Outcome(*replay)
     site = db.scalars(select(Site).where(Site.id == site_id, Site.client_id == client.id)).first()
     if site is None:
         raise RequestRefused(404, "No such item in your portal.")
@@ -168,14 +167,23 @@ def create(
         _notify_office(db, sender, bu, client, activity, now)
     loaded = db.scalars(projection.activity_query().where(Activity.id == activity.id)).one()
     body = {"activity": render(loaded), "bookable": is_bookable(activity_type, now)}
-    db.add(Mutation(id=key, client_id=client.id, kind="request", status_code=201, result=body))
+    # Bound to the action only: the activity does not exist before the request.
+    mutations.remember(db, key, client.id, "request", None, 201, body)
     try:
         db.commit()
     except IntegrityError:
         # The same mutation id won a race on another connection: answer like it.
         db.rollback()
-        done = db.get(Mutation, key)
-        if done is None:
+        replay = _replay(db, key)
+        if replay is None:
             raise
-        return Outcome(done.status_code, done.result)
+        return Outcome(*replay)
     return Outcome(201, body)
+
+
+def _replay(db: Session, key: str) -> tuple[int, dict[str, Any]] | None:
+    """The first answer of this request; a 409 if the id carried another change."""
+    try:
+        return mutations.replay(db, key, "request", None)
+    except mutations.MutationReused as exc:
+        raise RequestRefused(exc.status, exc.message) from exc

@@ -220,6 +220,12 @@ def booking(db: Session, settings: Settings, clock: Clock) -> Booking:
     second = factories.activity(db, world.clients[0], world.type, None, status="to_schedule")
     world.activities.append(second)
     world.tokens.append(world.tokens[0])  # index 2: client 0's second intervention
+    world.repair = factories.activity_type(  # type: ignore[attr-defined]
+        db,
+        world.bu,
+        name="Repair",
+        portal_actions=[{"key": "request", "kind": "request", "label": "Ask for a repair"}],
+    )
     db.commit()
     return world
 
@@ -280,6 +286,39 @@ async def test_a_refused_slot_binds_its_id_too(
     assert lost.status_code == 409 and lost.json()["code"] == "slot_taken"
     again = await take(http, booking, 2, (await slots(http, booking, 2))[0], mutation_id=key)
     assert again.json()["code"] == "mutation_id_reused"
+    assert _status(fresh, booking.activities[2].id) == "to_schedule"
+
+
+async def test_ids_are_bound_across_bookings_and_new_requests(
+    http: httpx.AsyncClient, booking: Booking, fresh
+) -> None:
+    def new_request(key: str) -> dict[str, Any]:
+        return {
+            "mutation_id": key,
+            "site_id": booking.clients[0].sites[0].id,
+            "type_id": booking.repair.id,  # type: ignore[attr-defined]
+            "description": "The tap leaks.",
+        }
+
+    def count() -> int:
+        with fresh() as s:
+            return s.query(Activity).count()
+
+    booked = new_id()
+    assert (
+        await take(http, booking, 0, (await slots(http, booking, 0))[0], mutation_id=booked)
+    ).status_code == 200
+    before = count()
+    r = await http.post("/requests", json=new_request(booked), headers=booking.auth(0))
+    assert r.status_code == 409, r.text
+    assert "new mutation_id" in r.json()["detail"]
+    assert count() == before
+
+    requested = new_id()
+    r = await http.post("/requests", json=new_request(requested), headers=booking.auth(0))
+    assert r.status_code == 201, r.text
+    r = await take(http, booking, 2, (await slots(http, booking, 2))[0], mutation_id=requested)
+    assert r.status_code == 409 and r.json()["code"] == "mutation_id_reused"
     assert _status(fresh, booking.activities[2].id) == "to_schedule"
 
 
@@ -364,3 +403,54 @@ async def test_a_short_lived_code_and_link_never_say_0_minutes(
     for body in bodies:
         assert "0 minute" not in body
         assert "1 minute" in body and "1 minutes" not in body
+
+
+# --- 8. what schemathesis --checks all found ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("PATCH", "/staff/clients/{alice}", {"portal_access": 0}, "portal_access"),
+        ("PATCH", "/staff/business-units/{bu}", {"portal_enabled": "yes"}, "portal_enabled"),
+        ("POST", "/staff/business-units/{bu}/sms-credits", {"credits": "5"}, "credits"),
+        (
+            "POST",
+            "/activities/{upcoming}/reschedule",
+            {
+                "mutation_id": "abcdefgh-3",
+                "technician_id": "1",
+                "window_start": "2026-12-01T08:00Z",
+            },
+            "technician_id",
+        ),
+    ],
+)
+async def test_json_types_are_taken_as_sent(
+    http: httpx.AsyncClient, world: World, fresh, method: str, path: str, body: dict, field: str
+) -> None:
+    url = path.format(alice=world.alice.id, bu=world.bu.id, upcoming=world.upcoming.id)
+    headers = {**STAFF, **world.auth(world.alice_token)}
+    r = await http.request(method, url, json=body, headers=headers)
+    assert _field(r)[-1] == field
+    with fresh() as s:
+        assert s.get_one(BusinessUnit, world.bu.id).portal_enabled
+
+
+async def test_a_405_lists_every_method_of_the_path(http: httpx.AsyncClient) -> None:
+    r = await http.request("OPTIONS", "/staff/business-units/1", headers=STAFF)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, PATCH"
+    r = await http.put("/staff/activities/1", headers=STAFF)
+    assert r.headers["allow"] == "DELETE, PATCH"
+
+
+def test_the_schema_documents_the_errors_every_operation_can_give(api: FastAPI) -> None:
+    paths = api.openapi()["paths"]
+    me = paths["/me"]["get"]["responses"]
+    assert "401" in me and "404" not in me
+    book = paths["/activities/{activity_id}/book"]["post"]["responses"]
+    assert {"401", "404", "409", "413", "422"} <= set(book)
+    request = paths["/requests"]["post"]["responses"]
+    assert {"401", "404", "409", "413", "422"} <= set(request)  # 404: another client's site_id
+    assert "401" not in paths["/health"]["get"]["responses"]

@@ -28,7 +28,7 @@ MutationId = Annotated[
 
 
 class SlotChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "1" or 1.0 is no technician id
 
     mutation_id: MutationId
     technician_id: Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -36,7 +36,7 @@ class SlotChoice(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mutation_id: MutationId
     reason: Annotated[str, Field(max_length=500)]
@@ -65,6 +65,17 @@ class Slot(BaseModel):
 class Slots(BaseModel):
     action: str
     proposals: list[Slot]
+
+
+class Refusal(BaseModel):
+    detail: str = Field(description="Why, and what to do next, for people.")
+    code: str = Field(description="Stable reason code (slot_taken, too_late, not_booked...).")
+
+
+# The change cannot be made as asked (slot taken, too late, action unavailable...).
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Refusal, "description": "Not possible now; the answer says why"}
+}
 
 
 def _refusal(exc: booking.BookingRefused) -> JSONResponse:
@@ -99,7 +110,7 @@ def _renderer(client: CurrentClient, now: Any) -> Any:
     return render
 
 
-@router.get("/activities/{activity_id}/slots", response_model=Slots)
+@router.get("/activities/{activity_id}/slots", response_model=Slots, responses=_CONFLICT)
 def slots(
     activity_id: IdPath, request: Request, client: CurrentClient, db: DbSession, now: Now
 ) -> Any:
@@ -139,7 +150,7 @@ def _change(
     )
 
 
-@router.post("/activities/{activity_id}/book")
+@router.post("/activities/{activity_id}/book", responses=_CONFLICT)
 def book(
     activity_id: IdPath,
     choice: SlotChoice,
@@ -152,7 +163,7 @@ def book(
     return _change("book", activity_id, choice, request, client, db, now)
 
 
-@router.post("/activities/{activity_id}/reschedule")
+@router.post("/activities/{activity_id}/reschedule", responses=_CONFLICT)
 def reschedule(
     activity_id: IdPath,
     choice: SlotChoice,
@@ -165,7 +176,7 @@ def reschedule(
     return _change("reschedule", activity_id, choice, request, client, db, now)
 
 
-@router.post("/activities/{activity_id}/cancel")
+@router.post("/activities/{activity_id}/cancel", responses=_CONFLICT)
 def cancel(
     activity_id: IdPath,
     body: CancelRequest,
@@ -193,7 +204,7 @@ def cancel(
 @router.get(
     "/activities/{activity_id}/calendar.ics",
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}},
+    responses={200: {"content": {"text/calendar": {}}}, **_CONFLICT},
 )
 def calendar(activity_id: IdPath, client: CurrentClient, db: DbSession, now: Now) -> Response:
     """The booked visit as an iCalendar file (arrival window, business unit's time zone).

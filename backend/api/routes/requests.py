@@ -36,7 +36,7 @@ class RequestOptions(BaseModel):
 
 
 class NewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "1" or 1.0 is no id
 
     mutation_id: MutationId
     site_id: Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -57,7 +57,11 @@ def request_options(client: CurrentClient, db: DbSession, now: Now) -> Any:
     return requests.options(db, client, now)
 
 
-@router.post("/requests", status_code=201)
+@router.post(
+    "/requests",
+    status_code=201,
+    responses={409: {"description": "The mutation_id was already used for another change"}},
+)
 def create_request(
     body: NewRequest, request: Request, client: CurrentClient, db: DbSession, now: Now
 ) -> JSONResponse:

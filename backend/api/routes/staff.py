@@ -67,7 +67,8 @@ router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(requir
 class Patch(BaseModel):
     """A partial update: omitted fields stay as they are; ``null`` only where allowed."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: 0 is not false and "5" is not 5 (a 422 naming the field).
+    model_config = ConfigDict(extra="forbid", strict=True)
     nullable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*")
