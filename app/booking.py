@@ -23,6 +23,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +43,9 @@ from app.sync.engine import SyncStatus
 from backend import calendar_file
 
 log = logging.getLogger(__name__)
+
+# Proposals that arrive faster than this are shown without a spinner first.
+LOADING_DELAY_S = 0.15
 
 # Why a client cancels; "other" needs a few words.
 CANCEL_REASONS = ("no_longer_needed", "not_available", "fixed", "other")
@@ -94,6 +98,11 @@ class SlotScreen:
     # The slot the client picked, waiting for "Confirm" (or for a retry).
     chosen: SlotItem | None = None
     booked_text: str | None = None
+    # Opened from a web address before the first sync brought the activity:
+    # the screen waits for it (``BookingModel`` re-opens on the next data).
+    waiting_for_data: bool = False
+    # Rescheduling: the window booked now (not offered again).
+    current_window: datetime | None = None
 
     @property
     def slot_count(self) -> int:
@@ -178,8 +187,11 @@ class BookingModel:
         self.screen = screen
         doc = await self._doc(activity_id)
         if doc is None:
-            screen.phase = Phase.FAILED
-            screen.notice = Message("detail.not_found")
+            screen.waiting_for_data = True
+            if self.state.sync_status.state != "syncing" and not self.state.never_synced:
+                screen.phase = Phase.FAILED
+                screen.notice = Message("detail.not_found")
+            await self._changed()
             return screen
         now = self.state.clock()
         kinds = {a.get("kind") for a in booking_rules.usable_actions(doc, now)}
@@ -188,9 +200,8 @@ class BookingModel:
         screen.title = str(doc.get("title") or doc.get("type_name") or "")
         screen.rules = self._rules(doc, kind)
         if kind == "reschedule":
-            item = self.state.item_for(doc, True)
-            when = ", ".join(p for p in (item.date_text, item.window_text) if p)
-            screen.current_text = self.tr.t("booking.current", when=when)
+            screen.current_text = self._current(doc)
+            screen.current_window = parse_utc(doc.get("window_start"))
         if kind not in kinds:
             screen.phase = Phase.FAILED
             blocked = booking_rules.blocked_change(doc, now)
@@ -198,6 +209,16 @@ class BookingModel:
             return screen
         await self.load_slots()
         return screen
+
+    def _current(self, doc: dict[str, Any]) -> str:
+        """ "Current appointment: Mon 7 Dec 2026 — Arrival between 8:00 AM and 10:00 AM"."""
+        start = parse_utc(doc.get("window_start"))
+        window = self.tr.arrival_window(start, parse_utc(doc.get("window_end")))
+        if start is not None and window:
+            when = f"{self.tr.date(start)} — {window}"
+        else:
+            when = self.state.item_for(doc, True).date_text
+        return self.tr.t("booking.current", when=when)
 
     def _rules(self, doc: dict[str, Any], kind: str) -> list[str]:
         """The guardrails, said before the client starts."""
@@ -221,14 +242,21 @@ class BookingModel:
         return lines
 
     def _days(self, proposals: list[dict[str, Any]]) -> list[SlotDay]:
-        """Proposals grouped by local day; days in the order of their best slot."""
+        """Proposals grouped by local day; days in the order of their best slot.
+
+        When rescheduling, the appointment's own window is left out: moving to
+        the same time is not a change.
+        """
         groups: dict[str, list[SlotItem]] = {}
         labels: dict[str, str] = {}
+        current = self.screen.current_window if self.screen else None
         for p in proposals:
             start = parse_utc(str(p.get("window_start") or ""))
             end = parse_utc(str(p.get("window_end") or ""))
             if start is None or end is None or not isinstance(p.get("technician_id"), int):
                 continue  # a malformed proposal is skipped, never a crash
+            if current is not None and start == current:
+                continue
             day = str(p.get("day") or start.date().isoformat())
             labels.setdefault(day, self.tr.date(start))
             name = p.get("technician_first_name")
@@ -252,9 +280,14 @@ class BookingModel:
             return
         screen.phase = Phase.LOADING
         screen.chosen = None
-        await self._changed()
+        fetch = asyncio.ensure_future(self.state.api.slots(screen.activity_id))
+        # A quick answer is drawn once, READY; the spinner only when it takes a
+        # while (each redraw is a round trip to the browser).
+        done, _ = await asyncio.wait({fetch}, timeout=LOADING_DELAY_S)
+        if not done:
+            await self._changed()
         try:
-            data = await self.state.api.slots(screen.activity_id)
+            data = await fetch
         except (Offline, ServerError):
             screen.phase = Phase.OFFLINE
             screen.notice = Message("booking.offline")
@@ -360,10 +393,24 @@ class BookingModel:
         self._attempt = None
 
     async def _on_state_event(self, event: str, data: Any) -> None:
+        screen = self.screen
+        if screen is None:
+            return
+        if event == "data" and screen.waiting_for_data:
+            changed = getattr(data, "changed_ids", {}).get(ACTIVITIES, set())
+            if getattr(data, "reset", False) or screen.activity_id in changed:
+                await self.open(screen.activity_id)
+            return
+        if event == "status" and screen.waiting_for_data and isinstance(data, SyncStatus):
+            if data.state != "syncing" and screen.phase == Phase.LOADING:
+                # The sync ended without this activity: it is not (or no longer) ours.
+                screen.phase = Phase.FAILED
+                screen.notice = Message("detail.not_found")
+                await self._changed()
+            return
         # Back online while the screen waits for a connection: say so, and
         # reload the slots (reading is harmless; a booking waits for the client).
-        screen = self.screen
-        if event != "status" or screen is None or screen.phase != Phase.OFFLINE:
+        if event != "status" or screen.phase != Phase.OFFLINE:
             return
         if not isinstance(data, SyncStatus) or data.state != "idle":
             return

@@ -106,6 +106,8 @@ class PortalApp:
         self._stop = asyncio.Event()
         self._periodic: Future[None] | None = None
         self._open_detail_id: str | None = None
+        # Whether the slots screen of the current booking is on the page yet.
+        self._booking_shown = False
         self._seed: str | None = None
         # The screen a web address asked for; shown now, or right after sign-in.
         self._start_route = Route("home")
@@ -279,9 +281,11 @@ class PortalApp:
         book, or reschedule when it already has a date."""
         self._open_detail_id = activity_id
         self.booking.close()
-        self.booking_view.show()
-        await self.shell.show_booking()
+        self.booking_view.reset()
+        self._booking_shown = False
         await self.booking.open(activity_id)
+        if not self._booking_shown:
+            await self._booking_changed()
 
     async def _run_action(self, page: ft.Page, activity_id: str, action: ActionItem) -> None:
         if action.kind in SLOT_KINDS:
@@ -291,7 +295,13 @@ class PortalApp:
 
     async def _booking_changed(self) -> None:
         self.booking_view.show()
-        self._patch(self.booking_view.control)
+        if self._booking_shown:
+            self._patch(self.booking_view.control)
+        else:
+            # First draw: the screen goes in filled, in one update (proposals
+            # that came quickly, or the spinner when they take a while).
+            self._booking_shown = True
+            await self.shell.show_booking()
 
     async def _booking_closed(self, booked: bool) -> None:
         """Back from the slots screen to the appointment, which shows the new date."""

@@ -21,9 +21,18 @@ class BookingView:
     """The slots screen; ``go_back(booked)`` returns to the appointment."""
 
     def __init__(self, model: BookingModel, go_back: GoBack) -> None:
-        """Build the screen's controls once."""
+        """Build the screen's frame; ``reset`` fills it."""
         self.model = model
         self._go_back = go_back
+        # A stable frame holding a fresh subtree per appointment (``reset``):
+        # refilling lists while the screen is off the page lets Flet send
+        # patches against a state the browser no longer has (a blank screen,
+        # see ActivityDetailView).
+        self.control = ft.Container(expand=True)
+        self.reset()
+
+    def reset(self) -> None:
+        """A brand-new, empty subtree (call before showing another appointment)."""
         self.back = ft.TextButton(icon=ft.Icons.ARROW_BACK, on_click=self._back)
         self.heading = ft.Text(size=22, weight=ft.FontWeight.BOLD)
         self.subtitle = ft.Text(size=15, color=ft.Colors.ON_SURFACE_VARIANT)
@@ -31,7 +40,8 @@ class BookingView:
         self.rules_title = ft.Text(weight=ft.FontWeight.W_600)
         self.rules_lines = ft.Column(spacing=4)
         self.rules = ft.Container(
-            content=ft.Column([self.rules_title, self.rules_lines], spacing=6),
+            # The Row takes the full width, like the notice below.
+            content=ft.Column([ft.Row([self.rules_title]), self.rules_lines], spacing=6),
             bgcolor=ft.Colors.SECONDARY_CONTAINER,
             border_radius=ft.BorderRadius.all(12),
             padding=12,
@@ -63,7 +73,10 @@ class BookingView:
         )
         self.days = ft.Column(spacing=8)
         self._shown_days: object = None
-        self.control = ft.Column(
+        # Flet skips assigning a control equal by value to the current one
+        # (two empty subtrees are): clear first so the new one is really used.
+        self.control.content = None
+        self.control.content = ft.Column(
             [
                 self.back,
                 self.heading,
@@ -87,12 +100,6 @@ class BookingView:
         tr = self.model.tr
         self.back.content = tr.t("booking.back")
         if screen is None:
-            # Between two appointments: nothing stale from the previous one.
-            for text in (self.heading, self.subtitle, self.current):
-                text.value = ""
-            self.rules.visible = self.notice.visible = self.progress.visible = False
-            self._shown_days = None
-            self.days.controls = []
             return
         self.heading.value = tr.t(
             "booking.title_book" if screen.kind == "book" else "booking.title_move"
@@ -235,7 +242,6 @@ class CancelDialog:
                 [ft.Text(tr.t("cancel.intro")), self.reasons, self.details, self.error, self.busy],
                 tight=True,
                 spacing=8,
-                scroll=ft.ScrollMode.AUTO,
                 width=420,
             ),
             actions=[self.keep, self.confirm],

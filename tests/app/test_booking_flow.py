@@ -315,8 +315,16 @@ async def test_reschedule_shows_the_current_date_and_the_guardrails(
     before = state.items[aid]
     screen = await model.open(aid)
     assert screen.kind == "reschedule" and screen.phase == Phase.READY
-    assert before.date_text in (screen.current_text or "")
-    assert screen.current_text and screen.current_text.startswith("Rendez-vous actuel : ")
+    doc = state.store.get(ACTIVITIES, aid)
+    assert doc is not None
+    booked_start = parse_utc(doc["window_start"])
+    assert booked_start is not None
+    assert screen.current_text == (
+        f"Rendez-vous actuel : {state.tr.date(booked_start)} — {before.window_text}"
+    )
+    # Its own window is not offered again: moving to the same time is no change.
+    offered = [s for d in screen.days for s in d.slots]
+    assert all(parse_utc(s.window_start) != booked_start for s in offered)
     start = parse_utc(state.store.get(ACTIVITIES, aid)["scheduled_start"])  # type: ignore[index]
     cutoff = state.tr.date_time(start - timedelta(hours=24))  # type: ignore[operator]
     assert screen.rules == [
@@ -462,3 +470,27 @@ async def test_calendar_file_is_built_on_the_device(
     assert "Test Heating" in str(event["description"])
     assert "+33 4 72 00 00 00" in str(event["description"])
     assert "Arrivée entre" in str(event["description"])
+
+
+async def test_a_web_address_opened_before_the_first_sync_waits_for_the_data(
+    api: FastAPI, tmp_path: Path, clock: Clock, world: Booking
+) -> None:
+    store = open_store(tmp_path / "fresh.sqlite3")
+    portal = PortalApi.embedded(api)
+    tokens = MemoryTokenStore()
+    tokens.set(world.tokens[0])
+    fresh = AppState(portal, store, tokens, clock=clock, sleep=no_sleep)
+    await fresh.start()
+    model = BookingModel(fresh)
+    try:
+        screen = await model.open(activity_id(world))  # /activities/{id}/book, nothing synced
+        assert screen.phase == Phase.LOADING and screen.notice is None
+        await fresh.refresh()
+        assert model.screen and model.screen.phase == Phase.READY and model.screen.days
+        # An id the sync never brings (another client's) ends as "not available".
+        other = await model.open(activity_id(world, 1))
+        assert other.phase == Phase.FAILED and other.notice
+        assert other.notice.key == "detail.not_found"
+    finally:
+        await portal.aclose()
+        store.close()

@@ -126,8 +126,9 @@ async def test_items_are_formatted_in_the_business_unit_zone(
     assert " à " in item.date_text
     detail = await state.activity_detail(str(world.upcoming.id))
     assert detail is not None
-    # 3 days before the visit: both actions are usable (reschedule needs 24 h).
-    assert [a.key for a in detail.actions] == ["reschedule", "access"]
+    # 3 days before the visit: reschedule is usable (it needs 24 h); the access
+    # form is configured and available but has no screen yet: not shown.
+    assert [a.key for a in detail.actions] == ["reschedule"]
     assert detail.address_lines and detail.maps_url
 
 
@@ -139,7 +140,8 @@ async def test_actions_follow_the_clock(
     clock.advance(days=2, hours=12)  # 12 h before the visit: too late to reschedule
     detail = await state.activity_detail(str(world.upcoming.id))
     assert detail is not None
-    assert [a.key for a in detail.actions] == ["access"]
+    assert [a.key for a in detail.actions] == []
+    assert detail.change_note and world.bu.phone in detail.change_note  # says whom to call
 
 
 async def test_wrong_code_says_how_many_tries_are_left(
@@ -193,9 +195,9 @@ async def test_resend_too_soon_gives_retry_minutes(
     await state.request_code("alice@example.com")
     assert state.signin.error is None
     assert state.signin.step == SignInStep.CODE
-
-
     assert 0 < state.signin.resend_seconds_left(state.monotonic()) <= 60
+
+
 async def test_unknown_identifier_looks_the_same(state: AppState, world: World) -> None:
     assert await state.request_code("nobody@example.com")
     assert state.signin.error is None

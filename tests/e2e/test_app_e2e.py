@@ -62,7 +62,6 @@ def open_visit_with_an_action(page, tries: int = 8):
         action = page.get_by_role("button", name=ACTION_LABELS)
         if action.count():
             return action.first
-        assert page.get_by_text("Rien à faire pour le moment.").count() == 1
         page.get_by_role("button", name="Retour aux rendez-vous").click()
         page.get_by_text("À venir", exact=True).wait_for()
     raise AssertionError("no scheduled visit offers an action")
@@ -113,16 +112,23 @@ def test_sign_in_browse_switch_language_sign_out(browser, tmp_path: Path) -> Non
         nav(page, "Rendez-vous")
         page.get_by_text("À venir", exact=True).wait_for()
         shot(page, "phone_03_activities")
-        # Every action button answers: the flows come in a later version. Which
+        # Every action button opens its flow (no "coming soon" anywhere). Which
         # actions a visit offers depends on the demo's "now" (e.g. no change
         # within 24 h), so open scheduled visits until one offers some.
         action = open_visit_with_an_action(page)
         shot(page, "phone_04_detail")
         action.click()
-        page.get_by_text("Bientôt disponible").wait_for()
-        shot(page, "phone_05_action_dialog")
-        page.get_by_role("button", name="OK").click()
-        page.get_by_text("Bientôt disponible").wait_for(state="detached")
+        page.get_by_text("Choisissez un nouveau créneau").or_(
+            page.get_by_text(re.compile(r"^Annuler ce rendez-vous"))
+        ).first.wait_for()
+        shot(page, "phone_05_action_flow")
+        assert page.get_by_text("Bientôt disponible").count() == 0
+        keep = page.get_by_role("button", name="Le garder")  # the cancel dialog
+        if keep.count():
+            keep.click()
+        else:
+            page.get_by_role("button", name="Retour au rendez-vous").click()
+        page.get_by_text("Ce que vous pouvez faire").wait_for()
 
         nav(page, "Compte")
         page.get_by_text("Connecté en tant que").wait_for()
