@@ -158,6 +158,13 @@ def test_first_hour_sign_in_language_code_and_brand(browser, tmp_path: Path) -> 
         shot(wide, "first_hour_desktop_02_home")
         assert semantics_text(wide).count(BU_NAME) == 1, semantics_text(wide)
         wide.close()
+
+        # Dark mode keeps the brand's orange as the primary colour.
+        dark = open_app(browser, app.url, PHONE, color_scheme="dark")
+        dark.get_by_text("Your next appointment").wait_for(timeout=30_000)
+        dark.wait_for_timeout(4000)
+        shot(dark, "first_hour_phone_04_home_dark")
+        dark.close()
     finally:
         app.stop()
 
