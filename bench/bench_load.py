@@ -128,17 +128,19 @@ def prepare(url: str, clients: int, size: DemoSize) -> list[VirtualClient]:
     return out
 
 
-def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    env: dict[str, str], port: int, workers: int, log: Path
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # The server's log goes to a file: an unread pipe would fill up and block it.
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
@@ -296,14 +298,22 @@ def report(n: int, phases: dict[str, Stats], single: Stats) -> dict[str, Any]:
     }
 
 
-def verify(url: str, answered: set[str], bench_start: datetime) -> tuple[int, int]:
-    """(double bookings, committed bookings not answered 200)."""
+def double_bookings(url: str) -> int:
+    """Overlapping, out-of-window or infeasible technician-days in the database."""
     from bench.bench_booking import verify_schedule
 
     engine = create_engine(url)
     with Session(engine) as db:
         bu_ids = {bu for (bu,) in db.execute(select(Activity.business_unit_id).distinct())}
-        doubles = sum(verify_schedule(db, bu).double_bookings for bu in bu_ids)
+        found = sum(verify_schedule(db, bu).double_bookings for bu in bu_ids)
+    engine.dispose()
+    return found
+
+
+def unanswered_commits(url: str, answered: set[str]) -> int:
+    """Bookings the server committed that the bench never saw answered 200."""
+    engine = create_engine(url)
+    with Session(engine) as db:
         committed = {
             m.id
             for m in db.scalars(
@@ -313,7 +323,7 @@ def verify(url: str, answered: set[str], bench_start: datetime) -> tuple[int, in
             )
         }
     engine.dispose()
-    return doubles, len(committed - answered)
+    return len(committed - answered)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,8 +356,11 @@ def main(argv: list[str] | None = None) -> int:
             "PORTAL_LOG_MESSAGES": "false",
         }
         port = free_port()
-        bench_start = datetime.now(UTC)
-        server = start_server(env, port, args.workers)
+        # The generated demo schedule is checked before and after: only a
+        # difference can come from the bookings made here.
+        doubles_before = double_bookings(url)
+        server_log = Path(tmp) / "server.log"
+        server = start_server(env, port, args.workers, server_log)
         base = f"http://127.0.0.1:{port}"
         results = []
         answered: set[str] = set()
@@ -372,7 +385,12 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
-        doubles, unanswered = verify(url, answered, bench_start)
+        doubles = double_bookings(url) - doubles_before
+        unanswered = unanswered_commits(url, answered)
+        if any(r["errors"] for r in results):
+            errors = [line for line in server_log.read_text().splitlines() if "Error" in line]
+            print("\n## server errors (last 20 lines naming an error)")
+            print("\n".join(errors[-20:]))
         print("\n## summary")
         print(
             f"  {'N':>5s} {'errors':>7s} {'health/s':>9s} {'reads/s':>8s} {'ratio':>6s} "
