@@ -683,7 +683,13 @@ class AppState:
         status = str(doc.get("status") or "")
         steps = [s for s in doc.get("steps") or [] if isinstance(s, dict)]
         requested = status == "to_schedule" and any(s.get("code") == "requested" for s in steps)
-        asked_at = parse_utc(steps[0].get("at")) if steps and start is None else None
+        # When it was asked for (the document's requested_at; older documents:
+        # the first step), shown while no date is set.
+        asked_at = (
+            parse_utc(doc.get("requested_at") or (steps[0].get("at") if steps else None))
+            if start is None
+            else None
+        )
         return ActivityItem(
             id=str(doc["id"]),
             title=str(doc.get("title") or doc.get("type_name") or ""),
@@ -696,7 +702,7 @@ class AppState:
             else None,
             upcoming=upcoming,
             site_text=_site_line(doc.get("site")),
-            reference_text=self.tr.t("activities.reference", id=doc["id"]),
+            reference_text=self.tr.t("activities.reference", id=doc.get("reference") or doc["id"]),
             requested_text=self.tr.t("activities.requested_on", date=self.tr.date(asked_at))
             if asked_at
             else None,

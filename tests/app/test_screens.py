@@ -173,7 +173,11 @@ async def test_cancelled_and_done_are_in_a_labelled_history_ordered_by_date(
 async def test_cards_show_site_reference_and_requested_date(state: AppState) -> None:
     cottage = {"label": "Cottage", "street": "2 chemin des Vignes", "city": "Villefranche"}
     requested = [{"at": "2025-03-02T10:00:00Z", "code": "requested", "note": ""}]
-    await put(state, doc(7), doc(8, site=cottage, steps=requested))
+    await put(
+        state,
+        doc(7),
+        doc(8, site=cottage, steps=requested, reference="R-8", requested_at="2025-03-02T10:00:00Z"),
+    )
     view = ActivitiesView(state, no_open)
     view.refresh()
     seven, eight = view.rows["7"], view.rows["8"]
@@ -181,7 +185,7 @@ async def test_cards_show_site_reference_and_requested_date(state: AppState) -> 
     assert seven.site.value == "Home, 10 rue Mercière, Lyon"  # ...told apart
     assert eight.site.value == "Cottage, 2 chemin des Vignes, Villefranche"
     assert seven.reference.value == "Ref. 7 · Requested on Sat, Mar 1, 2025"
-    assert eight.reference.value == "Ref. 8 · Requested on Sun, Mar 2, 2025"
+    assert eight.reference.value == "Ref. R-8 · Requested on Sun, Mar 2, 2025"
     # Asked for in the portal: marked as requested.
     assert (seven.status.value, eight.status.value) == ("To schedule", "Requested")
 
