@@ -261,6 +261,8 @@ class PortalApp:
     async def _show_start_screen(self) -> None:
         """After sign-in (or at start when signed in), the screen the address asked for."""
         start, self._start_route = self._start_route, Route("home")
+        if start.activity_id:
+            await self.state.ensure_activity(start.activity_id)
         if start.screen in ("detail", "book", "new_request"):
             await self.show_route(start.path)
 

@@ -733,6 +733,15 @@ class AppState:
         """True when nothing was ever downloaded (explain, don't show an empty list)."""
         return self.sync_status.last_sync_at is None and self.engine.last_sync_at() is None
 
+    async def ensure_activity(self, activity_id: str) -> None:
+        """Download first when a link names an appointment not on this device yet.
+
+        A link opened right after sign-in arrives before the first download;
+        offline, the screen then says the appointment is not available.
+        """
+        if await asyncio.to_thread(self.store.get, ACTIVITIES, activity_id) is None:
+            await self.refresh(max_attempts=1)
+
     async def activity_detail(self, activity_id: str) -> ActivityDetail | None:
         """The detail screen's data, with the portal actions usable now."""
         doc = await asyncio.to_thread(self.store.get, ACTIVITIES, activity_id)

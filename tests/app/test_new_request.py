@@ -17,7 +17,7 @@ from app.state import ACTIVITIES, AppState, MemoryTokenStore
 from app.sync.api import PortalApi
 from app.sync.engine import open_store
 from app.sync.store import Store
-from backend.models import Activity, ActivityType, Mutation, OutgoingMessage
+from backend.models import Activity, ActivityType, Client, Mutation, OutgoingMessage
 from backend.services import feed
 from tests import factories
 from tests.conftest import Clock
@@ -175,3 +175,29 @@ async def test_a_type_withdrawn_meanwhile_is_shown_under_the_type(
         db.commit()
     assert await model.submit() is None
     assert model.form.errors["type_id"].text(state.tr) == "Please choose the type of intervention."
+
+
+async def test_a_link_to_an_appointment_not_here_yet_downloads_first(
+    state: AppState, api: FastAPI, setup: Setup
+) -> None:
+    """A deep link opened right after sign-in names an appointment the device lacks."""
+    with api.state.sessionmaker() as db:
+        repair = db.get_one(ActivityType, setup.repair_id)
+        alice = db.scalars(select(Client)).one()
+        new = factories.activity(db, alice, repair, None, status="to_schedule")
+        feed.refresh_activities(db, [new.id])
+        db.commit()
+        activity_id = str(new.id)
+    assert state.store.get(ACTIVITIES, activity_id) is None
+    await state.ensure_activity(activity_id)
+    assert state.store.get(ACTIVITIES, activity_id) is not None
+    # Already here: no download (the unreachable server is never asked).
+    working = state.api
+    state.api = PortalApi.remote("http://127.0.0.1:9")
+    state.api.token = working.token
+    try:
+        await state.ensure_activity(activity_id)
+        assert not state.offline
+    finally:
+        await state.api.aclose()
+        state.api = working
