@@ -213,6 +213,18 @@ class Activity(Base):
     steps: Mapped[list[ActivityStep]] = relationship(
         back_populates="activity", cascade="all, delete-orphan", order_by="ActivityStep.at"
     )
+    # Read-only: submissions and signatures are evidence that outlives the
+    # activity (no foreign key, never cascaded).
+    submissions: Mapped[list[FormSubmission]] = relationship(
+        primaryjoin="Activity.id == foreign(FormSubmission.activity_id)",
+        viewonly=True,
+        order_by="FormSubmission.id",
+    )
+    validations: Mapped[list[ValidationEvent]] = relationship(
+        primaryjoin="Activity.id == foreign(ValidationEvent.activity_id)",
+        viewonly=True,
+        order_by="ValidationEvent.id",
+    )
 
 
 class ActivityStep(Base):
@@ -362,6 +374,77 @@ class Mutation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- forms, signatures, document validation (append-only evidence) -----------
+
+
+class FormSubmission(Base):
+    """One form a client sent for a portal action (fill_form, survey, validate_document).
+
+    Append-only: inserted, never updated or deleted. A later ``fill_form``
+    submission is a new ``version``. ``activity_id`` and ``form_id`` carry no
+    foreign key so the evidence outlives a deleted activity or an edited form;
+    the definition answered is copied in ``form_fields``. The large columns are
+    deferred: the activity documents only need the state.
+    """
+
+    __tablename__ = "form_submissions"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "action_key", "version", name="uq_submission_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    activity_id: Mapped[int] = mapped_column(Integer)
+    action_key: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    form_id: Mapped[int] = mapped_column(Integer)
+    form_name: Mapped[str] = mapped_column(String(200))
+    form_fields: Mapped[list[Any]] = mapped_column(JSON, deferred=True)
+    form_sha256: Mapped[str] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
+    answers_sha256: Mapped[str] = mapped_column(String(64))
+    mutation_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(10))  # "app" | "web"
+    device_id: Mapped[str] = mapped_column(String(100), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ValidationEvent(Base):
+    """A client accepted (signed) or refused a document: the evidence trail.
+
+    Append-only. ``document_sha256`` is the SHA-256 of exactly the document
+    shown (``backend.forms.document_for``); one decision per document version,
+    which the unique constraint enforces across processes.
+    """
+
+    __tablename__ = "validation_events"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "action_key", "document_sha256", name="uq_validation_once"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    activity_id: Mapped[int] = mapped_column(Integer)
+    action_key: Mapped[str] = mapped_column(String(40))
+    submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("form_submissions.id"), nullable=True
+    )
+    decision: Mapped[str] = mapped_column(String(10))  # "accepted" | "refused"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    # The identifier the session signed in with ("email:…", "phone:…") when known.
+    signer_contact: Mapped[str] = mapped_column(String(210), default="")
+    sign_in_method: Mapped[str] = mapped_column(String(20), default="")
+    session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    device_id: Mapped[str] = mapped_column(String(100), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 __all__ = [
     "Absence",
     "Activity",
@@ -374,6 +457,7 @@ __all__ = [
     "ClientContact",
     "FeedEntry",
     "FormDefinition",
+    "FormSubmission",
     "LoginCode",
     "LoginLink",
     "Mutation",
@@ -382,5 +466,6 @@ __all__ = [
     "RevisionCounter",
     "Site",
     "Technician",
+    "ValidationEvent",
     "utcnow",
 ]
