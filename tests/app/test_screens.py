@@ -141,6 +141,9 @@ async def test_showing_an_appointment_again_shows_each_step_once(state: AppState
     texts = all_texts(view.control)
     assert texts.count("Request received") == 1
     assert texts.count("Work started") == 1
+    # The subtree on screen is the last one built (its back button answers).
+    assert isinstance(view.control.content, ft.Column)
+    assert view.control.content.controls[0] is view.back
 
 
 # --- item 7: history ---------------------------------------------------------------
