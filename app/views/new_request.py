@@ -22,7 +22,7 @@ OnCreated = Callable[[Created], Awaitable[None]]
 
 
 class NewRequestView:
-    """Built once; ``show`` refills it from the model's form."""
+    """``prepare`` builds a fresh form; ``show`` refills it from the model's form."""
 
     def __init__(
         self,
@@ -34,6 +34,13 @@ class NewRequestView:
         self.model = model
         self._go_back = go_back
         self._on_created = on_created
+        # A stable frame; each visit gets a brand-new form in it (``prepare``):
+        # a form refilled while off screen would be patched against a state
+        # the browser no longer has (see ``ActivityDetailView``).
+        self.control = ft.Container(expand=True)
+        self._build()
+
+    def _build(self) -> None:
         self.back = ft.TextButton(icon=ft.Icons.ARROW_BACK, on_click=self._back)
         self.heading = section_title("")
         self.intro = ft.Text()
@@ -50,7 +57,9 @@ class NewRequestView:
         self.retry = ft.OutlinedButton(icon=ft.Icons.REFRESH, on_click=self._retry)
         self.progress = ft.ProgressRing(width=20, height=20, stroke_width=3, visible=False)
         self.submit = ft.FilledButton(on_click=self._submit)
-        self.control = ft.Column(
+        # Cleared first: Flet keeps a control equal in value to the current one.
+        self.control.content = None
+        self.control.content = ft.Column(
             [
                 self.back,
                 self.heading,
@@ -107,9 +116,9 @@ class NewRequestView:
             control.disabled = busy or not form.loaded
 
     def prepare(self) -> None:
-        """A blank form, waiting for its choices (no ``update`` here)."""
+        """A new blank form, waiting for its choices (no ``update`` here)."""
         self.model.reset()
-        self.description.value = ""
+        self._build()
         self.model.form.loading = True
         self.show()
 

@@ -268,3 +268,16 @@ def test_the_request_form_shows_each_fields_error(state: AppState) -> None:
     assert view.description.error == "Please describe the problem."
     assert view.site_semantics.label == "Where"  # named for screen readers
     assert view.submit.content == "Send the request"
+
+
+def test_each_visit_of_the_request_form_gets_a_new_form(state: AppState) -> None:
+    model = NewRequestModel(state)
+    view = NewRequestView(model, nothing, lambda _created: nothing())
+    view.prepare()
+    first, first_site = view.control.content, view.site
+    model.form.sites = [Choice(3, "Home")]
+    view.show()
+    view.prepare()
+    assert view.control.content is not first and view.site is not first_site
+    assert view.site.options == [] and model.form.sites == []
+    assert view.control.content.controls[0] is view.back

@@ -200,6 +200,11 @@ def test_request_a_new_intervention_with_a_slot(browser, tmp_path: Path) -> None
             page.wait_for_timeout(1_000)
             assert page.url.endswith("/requests/new")
             shot(page, "screens_phone_06_new_request_errors")
+            # Leave and come back: a new, blank form with its choices.
+            page.get_by_role("button", name="Back to appointments").click()
+            page.get_by_text("Upcoming", exact=True).wait_for()
+            page.get_by_role("button", name="New request").click()
+            page.wait_for_url(re.compile(r"/requests/new$"))
             choose(page, "Where", SITE_OPTION)
             choose(page, "Type of intervention", "Entretien chaudière")
             page.get_by_text("Next, you choose the date of the visit.").wait_for()
