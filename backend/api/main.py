@@ -9,7 +9,18 @@ from fastapi import FastAPI
 
 from backend.api.errors import BodySizeLimit, install_error_handlers
 from backend.api.overload import AdmissionLimit
-from backend.api.routes import assets, auth, booking, portal, public, requests, staff, sync
+from backend.api.routes import (
+    assets,
+    auth,
+    booking,
+    mutations,
+    portal,
+    public,
+    requests,
+    staff,
+    staff_submissions,
+    sync,
+)
 from backend.core.config import Settings, get_settings
 from backend.core.db import (
     REQUEST_OPTION,
@@ -66,7 +77,9 @@ def create_app(
     app.include_router(booking.router)
     app.include_router(requests.router)
     app.include_router(sync.router)
+    app.include_router(mutations.router)
     app.include_router(staff.router)
+    app.include_router(staff_submissions.router)
     app.include_router(assets.router)
     app.include_router(public.router)
 

@@ -87,6 +87,11 @@ class ActivityOut(BaseModel):
     reschedule_count: int
     booking_rules: BookingRules
     available_actions: list[str]
+    submissions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per action key, what the client already sent: state sent (with the "
+        "latest version), signed or refused, and when (at, UTC).",
+    )
 
 
 class ActivityList(BaseModel):

@@ -150,10 +150,28 @@ def reference(activity: Activity) -> str:
     return str(activity.id)
 
 
+def submission_states(activity: Activity) -> dict[str, dict[str, Any]]:
+    """Per portal action key, what the client already did: ``sent`` (with the
+    latest version), ``signed`` or ``refused``, and when."""
+    states: dict[str, dict[str, Any]] = {}
+    for row in activity.submissions:
+        states[row.action_key] = {
+            "state": "sent",
+            "at": iso(row.created_at),
+            "version": row.version,
+        }
+    for event in activity.validations:
+        states[event.action_key] = {
+            "state": "signed" if event.decision == "accepted" else "refused",
+            "at": iso(event.created_at),
+        }
+    return states
+
+
 def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[str, Any]:
     """The synced activity document. Time-dependent availability is left to the
     reader (``backend.actions``), so the document only changes when data does."""
-    return {
+    doc: dict[str, Any] = {
         "id": activity.id,
         "title": render_title(activity, client, bu),
         # What tells two cards with the same title apart: the reference, the
@@ -178,6 +196,12 @@ def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[s
         "reschedule_count": activity.reschedule_count,
         "booking_rules": booking_rules(bu, activity.reschedule_count),
     }
+    # Only when something was sent: documents of untouched activities (and
+    # their digests) stay as they were.
+    states = submission_states(activity)
+    if states:
+        doc["submissions"] = states
+    return doc
 
 
 def booking_rules(bu: BusinessUnit, reschedule_count: int) -> dict[str, Any]:
@@ -202,6 +226,8 @@ def activity_query() -> Any:
         selectinload(Activity.site),
         selectinload(Activity.technician),
         selectinload(Activity.steps),
+        selectinload(Activity.submissions),
+        selectinload(Activity.validations),
     )
 
 

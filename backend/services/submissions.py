@@ -1,0 +1,546 @@
+"""Forms, document validations and surveys pushed from the app's outbox (POST /mutations).
+
+Each queued mutation is applied in its own write transaction together with
+its idempotency record, so a batch never half-applies an item and a poison
+item never blocks the others. Conditions are checked again here, against the
+activity as it is now: the app's view may be hours old.
+
+Submissions and validation events are append-only evidence: this module only
+ever inserts them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, undefer
+
+from backend import forms
+from backend.actions import is_available
+from backend.core.db import begin_write
+from backend.localization import format_date
+from backend.models import (
+    Activity,
+    AuthSession,
+    BusinessUnit,
+    Client,
+    FormDefinition,
+    FormSubmission,
+    LoginCode,
+    ValidationEvent,
+)
+from backend.services import feed, mutations, projection
+from backend.services.messaging import Message, MessageSender
+
+log = logging.getLogger("portal")
+
+KINDS = ("fill_form", "validate_document", "survey")
+REASON_MAX_LENGTH = 1000
+# A lost race on a unique constraint (PostgreSQL, several processes) is
+# retried: the retry sees the winner's row and answers accordingly.
+ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    """One queued mutation, already checked for shape (see the API schema)."""
+
+    mutation_id: str
+    kind: str
+    activity_id: int
+    action_key: str
+    payload: dict[str, Any]
+    device_id: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who sends the batch, and from where (the evidence of a signature)."""
+
+    client: Client
+    session: AuthSession
+    ip: str
+
+
+class Refused(Exception):
+    """The item can never succeed as sent; ``detail`` says why, for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        params: dict[str, Any] | None = None,
+        errors: dict[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.params = params or {}
+        self.errors = errors or {}
+
+    def result(self, item: QueuedItem) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "mutation_id": item.mutation_id,
+            "status": "refused",
+            "code": self.code,
+            "detail": self.detail,
+            "params": self.params,
+            "activity_id": item.activity_id,
+            "action_key": item.action_key,
+            "kind": item.kind,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+Render = Callable[[Activity], dict[str, Any]]
+
+
+@dataclass
+class Batch:
+    """What a batch needs besides its items."""
+
+    origin: Origin
+    now: datetime
+    render: Render
+    sender: MessageSender | None = None
+    signer_contact: str | None = field(default=None)
+
+
+# --- the rules ---------------------------------------------------------------------
+
+
+def _activity(db: Session, client: Client, activity_id: int) -> tuple[Activity, BusinessUnit]:
+    activity = db.scalars(
+        projection.activity_query().where(
+            Activity.id == activity_id, Activity.client_id == client.id
+        )
+    ).first()
+    bu = db.get_one(BusinessUnit, client.business_unit_id)
+    if activity is None or not projection.is_visible(activity, bu):
+        raise Refused(404, "not_found", "No such item in your portal.")
+    return activity, bu
+
+
+def _action(activity: Activity, item: QueuedItem) -> dict[str, Any]:
+    for action in activity.type.portal_actions or []:
+        if action.get("key") == item.action_key and action.get("kind") == item.kind:
+            return action
+    raise Refused(
+        409,
+        "action_unknown",
+        "This action is no longer offered for this intervention.",
+    )
+
+
+def _form(db: Session, action: dict[str, Any], bu: BusinessUnit) -> FormDefinition:
+    form_id = action.get("form_id")
+    form = db.get(FormDefinition, form_id) if isinstance(form_id, int) else None
+    if form is None or form.business_unit_id != bu.id:
+        raise Refused(
+            409, "form_missing", f"This form is no longer available. Please call us on {bu.phone}."
+        )
+    return form
+
+
+def _on(moment: datetime, bu: BusinessUnit) -> dict[str, Any]:
+    # The app formats ``at`` in the client's language; the English sentence uses ``date``.
+    return {"at": projection.iso(moment), "date": format_date(moment, "en", bu.timezone)}
+
+
+def _check_answers(form: FormDefinition, answers: Any) -> dict[str, Any]:
+    errors = forms.validate({"fields": form.fields}, answers)
+    if errors:
+        raise Refused(
+            422,
+            "invalid_answers",
+            "Some answers need your attention.",
+            errors=forms.errors_as_json(errors),
+        )
+    return forms.normalize({"fields": form.fields}, answers)
+
+
+def _payload_error(name: str, message: str) -> Refused:
+    return Refused(
+        422,
+        "invalid_payload",
+        message,
+        errors={name: [{"code": "invalid", "params": {}, "message": message}]},
+    )
+
+
+def _decision(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """(decision, document_sha256, reason) of a validate_document payload."""
+    decision = payload.get("decision")
+    if decision not in ("accepted", "refused"):
+        raise _payload_error("decision", "decision must be accepted or refused")
+    digest = payload.get("document_sha256")
+    if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise _payload_error(
+            "document_sha256", "document_sha256 must be the SHA-256 (64 lowercase hex digits)"
+        )
+    reason = payload.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > REASON_MAX_LENGTH:
+        raise _payload_error("reason", f"reason is text of at most {REASON_MAX_LENGTH} characters")
+    if decision == "refused" and not reason.strip():
+        raise _payload_error("reason", "Please tell us why you refuse this document.")
+    return decision, digest, reason.strip()
+
+
+def _payload_keys(item: QueuedItem) -> None:
+    allowed = {"answers"}
+    if item.kind == "validate_document":
+        allowed |= {"decision", "document_sha256", "reason"}
+    for key in item.payload:
+        if key not in allowed:
+            raise _payload_error(str(key), f"unknown payload field {key!r} for {item.kind}")
+
+
+def signer_contact(db: Session, session: AuthSession) -> str:
+    """The email or phone the session signed in with, when the server knows it.
+
+    A code sign-in consumes its code in the transaction that opens the session,
+    at the same instant; links are not tied to one identifier.
+    """
+    if session.method != "code":
+        return ""
+    identifier = db.scalar(
+        select(LoginCode.identifier)
+        .where(
+            LoginCode.client_id == session.client_id, LoginCode.consumed_at == session.created_at
+        )
+        .order_by(LoginCode.id.desc())
+        .limit(1)
+    )
+    return identifier or ""
+
+
+def _next_version(db: Session, activity_id: int, action_key: str) -> int:
+    latest = db.scalar(
+        select(func.max(FormSubmission.version)).where(
+            FormSubmission.activity_id == activity_id, FormSubmission.action_key == action_key
+        )
+    )
+    return (latest or 0) + 1
+
+
+def _notify(
+    db: Session,
+    batch: Batch,
+    bu: BusinessUnit,
+    activity: Activity,
+    summary: str,
+) -> None:
+    if batch.sender is None or not bu.email:
+        return
+    client = batch.origin.client
+    batch.sender.send(
+        db,
+        Message(
+            channel="email",
+            recipient=bu.email,
+            subject=f"[Portal] {client.name}: {summary}",
+            body=f"{client.name} — {activity.type.name} #{activity.id}: {summary}",
+            business_unit_id=bu.id,
+        ),
+        batch.now,
+    )
+
+
+def _submission(
+    db: Session,
+    batch: Batch,
+    item: QueuedItem,
+    activity: Activity,
+    form: FormDefinition,
+    answers: dict[str, Any],
+) -> FormSubmission:
+    row = FormSubmission(
+        client_id=batch.origin.client.id,
+        activity_id=activity.id,
+        action_key=item.action_key,
+        kind=item.kind,
+        version=_next_version(db, activity.id, item.action_key),
+        form_id=form.id,
+        form_name=form.name,
+        form_fields=form.fields,
+        form_sha256=forms.definition_sha256({"fields": form.fields}),
+        answers=answers,
+        answers_sha256=forms.sha256_of(answers),
+        mutation_id=item.mutation_id,
+        channel=item.channel,
+        device_id=item.device_id,
+        ip=batch.origin.ip,
+        session_id=batch.origin.session.id,
+        created_at=batch.now,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def _apply(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
+    """Check everything, then write; raises :class:`Refused` before any write."""
+    client = batch.origin.client
+    activity, bu = _activity(db, client, item.activity_id)
+    if activity.status == "cancelled":
+        raise Refused(
+            409,
+            "activity_cancelled",
+            "This intervention was cancelled: nothing can be sent for it any more.",
+        )
+    action = _action(activity, item)
+    form = _form(db, action, bu)
+    _payload_keys(item)
+    decision = digest = reason = ""
+    if item.kind == "validate_document":
+        decision, digest, reason = _decision(item.payload)
+        earlier = db.scalars(
+            select(ValidationEvent).where(
+                ValidationEvent.activity_id == activity.id,
+                ValidationEvent.action_key == item.action_key,
+                ValidationEvent.document_sha256 == digest,
+            )
+        ).first()
+        if earlier is not None:
+            when = _on(earlier.created_at, bu)
+            if earlier.decision == "accepted":
+                raise Refused(
+                    409,
+                    "already_signed",
+                    f"This document was already signed on {when['date']}.",
+                    when,
+                )
+            raise Refused(
+                409,
+                "already_refused",
+                f"This document was already refused on {when['date']}.",
+                when,
+            )
+        shown = forms.document_for(
+            projection.activity_doc(activity, client, bu), projection.form_doc(form)
+        )
+        if forms.sha256_of(shown) != digest:
+            raise Refused(
+                409,
+                "document_changed",
+                "This document changed since you read it. Please read it again before answering.",
+            )
+    if item.kind == "survey":
+        earlier_survey = db.scalars(
+            select(FormSubmission).where(
+                FormSubmission.activity_id == activity.id,
+                FormSubmission.action_key == item.action_key,
+            )
+        ).first()
+        if earlier_survey is not None:
+            when = _on(earlier_survey.created_at, bu)
+            raise Refused(409, "already_answered", f"You already answered on {when['date']}.", when)
+    if not is_available(
+        action.get("conditions") or {}, activity.status, activity.scheduled_start, batch.now
+    ):
+        raise Refused(
+            409,
+            "action_unavailable",
+            "This action is not available for this intervention any more.",
+        )
+    answers: dict[str, Any] = {}
+    if decision != "refused":
+        answers = _check_answers(form, item.payload.get("answers", {}))
+    # --- every check passed: write ---
+    result: dict[str, Any] = {
+        "mutation_id": item.mutation_id,
+        "status": "applied",
+        "activity_id": activity.id,
+        "action_key": item.action_key,
+        "kind": item.kind,
+    }
+    submission = None
+    if decision != "refused":
+        submission = _submission(db, batch, item, activity, form, answers)
+        result["submission"] = {
+            "id": submission.id,
+            "version": submission.version,
+            "at": projection.iso(submission.created_at),
+        }
+    label = str(action.get("label", item.action_key))
+    if item.kind == "validate_document":
+        if batch.signer_contact is None:
+            batch.signer_contact = signer_contact(db, batch.origin.session)
+        event = ValidationEvent(
+            client_id=client.id,
+            activity_id=activity.id,
+            action_key=item.action_key,
+            submission_id=submission.id if submission else None,
+            decision=decision,
+            reason=reason,
+            document_sha256=digest,
+            signer_contact=batch.signer_contact,
+            sign_in_method=batch.origin.session.method,
+            session_id=batch.origin.session.id,
+            channel=item.channel,
+            device_id=item.device_id,
+            ip=batch.origin.ip,
+            created_at=batch.now,
+        )
+        db.add(event)
+        db.flush()
+        result["validation"] = {
+            "id": event.id,
+            "decision": decision,
+            "document_sha256": digest,
+            "at": projection.iso(event.created_at),
+        }
+        summary = f"{label}: signed" if decision == "accepted" else f"{label}: refused ({reason})"
+    else:
+        summary = f"{label}: sent"
+    db.expire(activity, ["submissions", "validations"])
+    feed.refresh_activities(db, [activity.id])
+    if action.get("notify_planning"):
+        _notify(db, batch, bu, activity, summary)
+    result["activity"] = batch.render(activity)
+    return result
+
+
+# --- one item, one transaction ---------------------------------------------------------
+
+
+def _replayed(first: dict[str, Any]) -> dict[str, Any]:
+    again = dict(first)
+    if again.get("status") == "applied":
+        again["status"] = "already_applied"
+    again["replayed"] = True
+    return again
+
+
+def _reused(item: QueuedItem, exc: mutations.MutationReused) -> dict[str, Any]:
+    return Refused(409, exc.code, exc.message).result(item)
+
+
+def _attempt(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
+    begin_write(db)
+    client = batch.origin.client
+    key = mutations.mutation_key(client.id, item.mutation_id)
+    try:
+        first = mutations.replay(db, key, item.kind, item.activity_id)
+    except mutations.MutationReused as exc:
+        db.rollback()
+        return _reused(item, exc)
+    if first is not None:
+        db.rollback()
+        _, body = first
+        if body.get("action_key") != item.action_key:
+            # Same activity and kind, another action: still another change.
+            return _reused(item, mutations.MutationReused(item.kind, item.activity_id))
+        return _replayed(body)
+    try:
+        result = _apply(db, batch, item)
+        status = 200
+    except Refused as refusal:
+        # Nothing was written before the refusal: only the answer is kept.
+        result, status = refusal.result(item), refusal.status
+    mutations.remember(db, key, client.id, item.kind, item.activity_id, status, result)
+    db.commit()
+    return result
+
+
+def apply_item(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
+    """Apply one queued mutation exactly once and return its result.
+
+    ``applied`` with the new submission / validation and the activity
+    document; ``refused`` with a stable ``code``, a ``detail`` sentence and,
+    for answers, per-field ``errors`` in the shape of
+    :func:`backend.forms.errors_as_json`; a replay returns the first result
+    (``already_applied`` when it was applied). A failure on the server side
+    is ``error`` and is not recorded: the app sends the item again later.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return _attempt(db, batch, item)
+        except IntegrityError:
+            # Another connection inserted the same mutation id, the same
+            # version or the same signature first: try again and answer like it.
+            db.rollback()
+            if attempt == ATTEMPTS - 1:
+                log.exception("mutation %s kept conflicting", item.mutation_id)
+        except Exception:
+            db.rollback()
+            log.exception("mutation %s failed", item.mutation_id)
+            break
+    return {
+        "mutation_id": item.mutation_id,
+        "status": "error",
+        "code": "server_error",
+        "detail": "Something went wrong on our side; this change will be sent again.",
+        "params": {},
+        "activity_id": item.activity_id,
+        "action_key": item.action_key,
+        "kind": item.kind,
+    }
+
+
+def staff_view(db: Session, activity_id: int) -> dict[str, Any]:
+    """Every submission (answers included) and validation event of an activity, oldest first."""
+    rows = db.scalars(
+        select(FormSubmission)
+        .where(FormSubmission.activity_id == activity_id)
+        .options(undefer(FormSubmission.answers), undefer(FormSubmission.form_fields))
+        .order_by(FormSubmission.id)
+    ).all()
+    events = db.scalars(
+        select(ValidationEvent)
+        .where(ValidationEvent.activity_id == activity_id)
+        .order_by(ValidationEvent.id)
+    ).all()
+    return {
+        "activity_id": activity_id,
+        "submissions": [
+            {
+                "id": r.id,
+                "client_id": r.client_id,
+                "action_key": r.action_key,
+                "kind": r.kind,
+                "version": r.version,
+                "form_id": r.form_id,
+                "form_name": r.form_name,
+                "form_sha256": r.form_sha256,
+                "form_fields": r.form_fields,
+                "answers": r.answers,
+                "answers_sha256": r.answers_sha256,
+                "mutation_id": r.mutation_id,
+                "channel": r.channel,
+                "device_id": r.device_id,
+                "ip": r.ip,
+                "created_at": projection.iso(r.created_at),
+            }
+            for r in rows
+        ],
+        "validations": [
+            {
+                "id": e.id,
+                "client_id": e.client_id,
+                "action_key": e.action_key,
+                "submission_id": e.submission_id,
+                "decision": e.decision,
+                "reason": e.reason,
+                "document_sha256": e.document_sha256,
+                "signer_contact": e.signer_contact,
+                "sign_in_method": e.sign_in_method,
+                "channel": e.channel,
+                "device_id": e.device_id,
+                "ip": e.ip,
+                "created_at": projection.iso(e.created_at),
+            }
+            for e in events
+        ],
+    }
