@@ -64,7 +64,8 @@ def scroll_to(page, locator, steps: int = 40):
     for _ in range(steps):
         if locator.count():
             return locator.first
-        page.mouse.move(195, 500)
+        size = page.viewport_size or {"width": 390, "height": 844}
+        page.mouse.move(size["width"] / 2, size["height"] * 0.6)  # over the list
         page.mouse.wheel(0, 600)
         page.wait_for_timeout(150)
     locator.first.wait_for(timeout=5_000)
@@ -256,6 +257,43 @@ def test_request_a_new_intervention_with_a_slot(browser, tmp_path: Path) -> None
             shot(wide, "failure_desktop")
             print(wide.evaluate(ROLES))
             raise
+        assert "Traceback" not in app.log_path.read_text()
+    finally:
+        app.stop()
+
+
+def test_request_without_a_slot_is_listed_at_once_as_requested(browser, tmp_path: Path) -> None:
+    """A type that cannot be booked online is sent as is and listed, marked as requested."""
+    app = start_app(tmp_path, tmp_path / "data")
+    try:
+        page = open_app(browser, app.url + "/requests/new", DESKTOP)
+        errors = page_errors(page)
+        sign_in(page, app)
+        try:
+            page.get_by_role("button", name="Where").wait_for(timeout=30_000)
+            choose(page, "Where", SITE_OPTION)
+            choose(page, "Type of intervention", "Installation pompe à chaleur")
+            page.get_by_text("The office will call you to set a date.").wait_for()
+            type_into(page, "Describe the problem", "A quote for a heat pump, please.")
+            page.get_by_role("button", name="Send the request").click()
+            page.wait_for_url(re.compile(r"/activities/\d+$"), timeout=30_000)
+            activity_id = page.url.rstrip("/").split("/")[-1]
+            page.get_by_text("Request sent online").wait_for()
+            shot(page, "screens_desktop_04_request_sent")
+            page.get_by_role("button", name="Back to appointments").click()
+            page.get_by_text("Upcoming", exact=True).wait_for()
+            card = page.get_by_role("button").filter(has_text=f"Ref. {activity_id}")
+            scroll_to(page, card)
+            assert "Requested" in card.first.inner_text()
+            shot(page, "screens_desktop_05_requested_in_list")
+            # Two periodic syncs later the list is still whole: one card, no page error.
+            page.wait_for_timeout(7_000)
+            assert card.count() == 1
+        except Exception:
+            shot(page, "failure_request_without_slot")
+            print(page.evaluate(ROLES))
+            raise
+        assert errors == []
         assert "Traceback" not in app.log_path.read_text()
     finally:
         app.stop()
