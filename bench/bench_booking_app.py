@@ -122,6 +122,18 @@ def rows(page: Any) -> Any:
     return page.get_by_role("button").filter(has_text=UNSCHEDULED)
 
 
+def unscheduled_row(page: Any) -> Any:
+    """The first "to schedule" row, scrolling down to it (rows are built lazily,
+    and booked visits come first in the list)."""
+    for _ in range(40):
+        if rows(page).count():
+            break
+        page.mouse.move(195, 500)
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(150)
+    return rows(page).first
+
+
 def slot_cards(page: Any) -> Any:
     return page.get_by_role("button").filter(has_text=WINDOW)
 
@@ -170,7 +182,7 @@ def bookings_in_a_row(page: Any, pid: int, count: int) -> list[dict[str, float]]
     book = page.get_by_role("button", name="Book", exact=True)
     booked = page.get_by_text(re.compile("^(Réservé|Booked) : ")).first
     for _ in range(count):
-        rows(page).first.click()
+        unscheduled_row(page).click()
         book.wait_for(timeout=60_000)
         t0 = time.perf_counter()
         book.click()
@@ -180,7 +192,7 @@ def bookings_in_a_row(page: Any, pid: int, count: int) -> list[dict[str, float]]
         booked.wait_for(timeout=60_000)
         elapsed = time.perf_counter() - t0
         back_to_list(page)
-        page.get_by_role("button").first.wait_for()
+        page.get_by_text(re.compile("^(À venir|Upcoming)$")).wait_for(timeout=60_000)
         page.wait_for_timeout(300)
         figures.append(
             {
