@@ -231,13 +231,19 @@ async def run_phase(
 ) -> Stats:
     """``len(clients)`` loops for ``duration`` seconds; one request in flight per loop."""
     stats = Stats()
-    limits = httpx.Limits(max_connections=len(clients) + 10, max_keepalive_connections=None)
+    # One connection per client, as each device has its own: a single shared
+    # pool of hundreds of connections makes httpx itself the bottleneck.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     timeout = httpx.Timeout(TIMEOUT_S, connect=TIMEOUT_S, pool=TIMEOUT_S)
     stop_at = time.perf_counter() + duration
 
-    async def loop(i: int, http: httpx.AsyncClient) -> None:
+    async def loop(i: int) -> None:
         rng = random.Random(seed * 100_003 + i)
         vc = clients[i]
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as http:
+            await client_loop(http, rng, vc)
+
+    async def client_loop(http: httpx.AsyncClient, rng: random.Random, vc: VirtualClient) -> None:
         while time.perf_counter() < stop_at:
             roll = rng.random()
             if phase == "health":
@@ -256,10 +262,9 @@ async def run_phase(
             else:
                 await op_book(http, vc, stats, rng)
 
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(i, http) for i in range(len(clients))))
-        stats.elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(i) for i in range(len(clients))))
+    stats.elapsed = time.perf_counter() - started
     return stats
 
 
