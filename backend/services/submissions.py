@@ -11,13 +11,14 @@ ever inserts them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -427,8 +428,23 @@ def _reused(item: QueuedItem, exc: mutations.MutationReused) -> dict[str, Any]:
     return Refused(409, exc.code, exc.message).result(item)
 
 
+def _lock_action(db: Session, item: QueuedItem) -> None:
+    """Serialize submissions to one action of one activity.
+
+    SQLite write transactions begin IMMEDIATE (``begin_write``), which already
+    serializes every writer; PostgreSQL takes a transaction-scoped advisory
+    lock, so two devices never compute the same version or both sign (the
+    unique constraints stay as the last guard).
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        name = f"submission:{item.activity_id}:{item.action_key}"
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _attempt(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
     begin_write(db)
+    _lock_action(db, item)
     client = batch.origin.client
     key = mutations.mutation_key(client.id, item.mutation_id)
     try:

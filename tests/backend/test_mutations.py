@@ -7,7 +7,7 @@ import base64
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -87,7 +87,11 @@ def _form(db: Session, bu_id: int, name: str, fields: list[dict[str, Any]]) -> F
 
 @pytest.fixture
 def world(db: Session, settings: Settings, clock: Clock) -> World:
-    now = clock.now
+    return build_world(db, settings, clock.now)
+
+
+def build_world(db: Session, settings: Settings, now: datetime) -> World:
+    """Alice (a scheduled and a done activity) and Bob, with the three form actions."""
     bu = factories.business_unit(db)
     alice = factories.client(db, bu)
     bob = factories.client(db, bu, name="Bob", email="bob@example.com", phone="0700000001")
@@ -548,16 +552,27 @@ async def test_malformed_envelopes_are_422(http, world: World) -> None:
 # --- concurrency ------------------------------------------------------------------------
 
 
-def test_two_sessions_signing_the_same_document_at_once_sign_it_once(
-    api: FastAPI, db: Session, world: World, settings: Settings, clock: Clock
-) -> None:
-    """Eight sessions of the same client race to sign one quote: exactly one is accepted."""
-    tokens = [create_session(db, settings, world.alice.id, "code", clock.now) for _ in range(7)]
+def race(
+    api: FastAPI, db: Session, world: World, settings: Settings, now: datetime, kind: str
+) -> list[dict[str, Any]]:
+    """Eight sessions of Alice submit to one action at the same moment, each its own
+    mutation id, straight through the service on their own connections."""
+    for _ in range(7):
+        create_session(db, settings, world.alice.id, "code", now)
     db.commit()
     digest = document_hash(db, world, world.scheduled)
     sessions = db.scalars(select(AuthSession).where(AuthSession.client_id == world.alice.id)).all()
     db.commit()
-    assert len(sessions) == len(tokens) + 1
+    if kind == "validate_document":
+        action_key = "sign_quote"
+        payload = {
+            "decision": "accepted",
+            "document_sha256": digest,
+            "answers": {"accept": True, "signature": SIGNATURE},
+        }
+    else:
+        action_key = "access"
+        payload = {"answers": {"door_code": "1", "signature": SIGNATURE}}
     start = threading.Barrier(len(sessions))
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -569,27 +584,26 @@ def test_two_sessions_signing_the_same_document_at_once_sign_it_once(
             session.commit()
             batch = submissions.Batch(
                 origin=submissions.Origin(client, auth_session, "198.51.100.1"),
-                now=clock.now,
+                now=now,
                 render=lambda a: {"id": a.id},
             )
             queued = submissions.QueuedItem(
                 mutation_id=new_id(),
-                kind="validate_document",
+                kind=kind,
                 activity_id=world.scheduled.id,
-                action_key="sign_quote",
-                payload={
-                    "decision": "accepted",
-                    "document_sha256": digest,
-                    "answers": {"accept": True, "signature": SIGNATURE},
-                },
+                action_key=action_key,
+                payload=payload,
                 device_id=f"device-{auth_session.id}",
                 channel="web",
             )
             start.wait()
             outcome = submissions.apply_item(session, batch, queued)
+        except Exception:
+            outcome = {"status": "exception"}  # a thread's exception would only be a warning
+            raise
+        finally:
             with lock:
                 results.append(outcome)
-        finally:
             session.close()
 
     threads = [threading.Thread(target=attempt, args=(s,)) for s in sessions]
@@ -597,13 +611,40 @@ def test_two_sessions_signing_the_same_document_at_once_sign_it_once(
         t.start()
     for t in threads:
         t.join()
-    assert len(results) == len(sessions)
-    assert sorted(r["status"] for r in results).count("applied") == 1
+    assert len(results) == len(sessions) == 8
+    return results
+
+
+def assert_signed_once(db: Session, results: list[dict[str, Any]]) -> None:
+    """Exactly one acceptance; every other session is told it was already signed."""
+    assert [r["status"] for r in results].count("applied") == 1
     assert {r.get("code") for r in results if r["status"] != "applied"} == {"already_signed"}
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(ValidationEvent)) == 1
-    assert db.scalar(select(func.count()).select_from(Mutation)) == len(sessions)
+    assert db.scalar(select(func.count()).select_from(Mutation)) == len(results)
     db.commit()
+
+
+def assert_one_version_each(db: Session, results: list[dict[str, Any]]) -> None:
+    """Every concurrent fill_form is kept, as versions 1..n."""
+    assert {r["status"] for r in results} == {"applied"}
+    versions = sorted(r["submission"]["version"] for r in results)
+    assert versions == list(range(1, len(results) + 1))
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(FormSubmission)) == len(results)
+    db.commit()
+
+
+def test_sessions_signing_the_same_document_at_once_sign_it_once(
+    api: FastAPI, db: Session, world: World, settings: Settings, clock: Clock
+) -> None:
+    assert_signed_once(db, race(api, db, world, settings, clock.now, "validate_document"))
+
+
+def test_sessions_sending_the_same_form_at_once_make_versions(
+    api: FastAPI, db: Session, world: World, settings: Settings, clock: Clock
+) -> None:
+    assert_one_version_each(db, race(api, db, world, settings, clock.now, "fill_form"))
 
 
 async def test_two_devices_pushing_the_same_signature_over_http(

@@ -36,6 +36,12 @@ from tests.backend.test_booking import (
     new_id,
     race_for_slots,
 )
+from tests.backend.test_mutations import (
+    assert_one_version_each,
+    assert_signed_once,
+    race,
+)
+from tests.backend.test_mutations import build_world as build_forms_world
 from tests.conftest import Clock
 
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
@@ -208,3 +214,17 @@ async def test_booking_through_the_api(
     assert lost.status_code == 409 and lost.json()["code"] == "slot_taken"
     assert lost.json()["proposals"]
     assert_no_double_booking(pg_db, world)
+
+
+@pytest.mark.parametrize("kind", ["validate_document", "fill_form"])
+def test_concurrent_submissions_sign_once_and_version_every_form(
+    pg_api: FastAPI, pg_db: Session, pg_settings: Settings, clock: Clock, kind: str
+) -> None:
+    """Eight sessions submit to one action at once: the per-action advisory lock
+    makes one signature (the others: already signed) and versions 1..8 of a form."""
+    world = build_forms_world(pg_db, pg_settings, clock.now)
+    results = race(pg_api, pg_db, world, pg_settings, clock.now, kind)
+    if kind == "validate_document":
+        assert_signed_once(pg_db, results)
+    else:
+        assert_one_version_each(pg_db, results)
