@@ -290,10 +290,22 @@ def _submission(
     return row
 
 
-def _apply(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
-    """Check everything, then write; raises :class:`Refused` before any write."""
+Loaded = dict[int, tuple[Activity, BusinessUnit]]
+
+
+def _apply(
+    db: Session, batch: Batch, item: QueuedItem, loaded: Loaded
+) -> tuple[dict[str, Any], Activity]:
+    """Check everything, then write; raises :class:`Refused` before any write.
+
+    The activity document is refreshed and rendered by the caller, once per
+    activity of the transaction. ``loaded`` keeps the activities this
+    transaction already read (writes here never change the activity row).
+    """
     client = batch.origin.client
-    activity, bu = _activity(db, client, item.activity_id)
+    if item.activity_id not in loaded:
+        loaded[item.activity_id] = _activity(db, client, item.activity_id)
+    activity, bu = loaded[item.activity_id]
     if activity.status == "cancelled":
         raise Refused(
             409,
@@ -405,15 +417,16 @@ def _apply(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
         summary = f"{label}: signed" if decision == "accepted" else f"{label}: refused ({reason})"
     else:
         summary = f"{label}: sent"
-    db.expire(activity, ["submissions", "validations"])
-    feed.refresh_activities(db, [activity.id])
     if action.get("notify_planning"):
         _notify(db, batch, bu, activity, summary)
-    result["activity"] = batch.render(activity)
-    return result
+    return result, activity
 
 
-# --- one item, one transaction ---------------------------------------------------------
+# --- transactions -------------------------------------------------------------------------
+
+# Items applied in one write transaction: fewer commits, one feed refresh and
+# one rendering per activity, while the write lock is held for a bounded time.
+CHUNK = 25
 
 
 def _replayed(first: dict[str, Any]) -> dict[str, Any]:
@@ -428,71 +441,7 @@ def _reused(item: QueuedItem, exc: mutations.MutationReused) -> dict[str, Any]:
     return Refused(409, exc.code, exc.message).result(item)
 
 
-def _lock_action(db: Session, item: QueuedItem) -> None:
-    """Serialize submissions to one action of one activity.
-
-    SQLite write transactions begin IMMEDIATE (``begin_write``), which already
-    serializes every writer; PostgreSQL takes a transaction-scoped advisory
-    lock, so two devices never compute the same version or both sign (the
-    unique constraints stay as the last guard).
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        name = f"submission:{item.activity_id}:{item.action_key}"
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-def _attempt(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
-    begin_write(db)
-    _lock_action(db, item)
-    client = batch.origin.client
-    key = mutations.mutation_key(client.id, item.mutation_id)
-    try:
-        first = mutations.replay(db, key, item.kind, item.activity_id)
-    except mutations.MutationReused as exc:
-        db.rollback()
-        return _reused(item, exc)
-    if first is not None:
-        db.rollback()
-        _, body = first
-        if body.get("action_key") != item.action_key:
-            # Same activity and kind, another action: still another change.
-            return _reused(item, mutations.MutationReused(item.kind, item.activity_id))
-        return _replayed(body)
-    try:
-        result = _apply(db, batch, item)
-        status = 200
-    except Refused as refusal:
-        # Nothing was written before the refusal: only the answer is kept.
-        result, status = refusal.result(item), refusal.status
-    mutations.remember(db, key, client.id, item.kind, item.activity_id, status, result)
-    db.commit()
-    return result
-
-
-def apply_item(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
-    """Apply one queued mutation exactly once and return its result.
-
-    ``applied`` with the new submission / validation and the activity
-    document; ``refused`` with a stable ``code``, a ``detail`` sentence and,
-    for answers, per-field ``errors`` in the shape of
-    :func:`backend.forms.errors_as_json`; a replay returns the first result
-    (``already_applied`` when it was applied). A failure on the server side
-    is ``error`` and is not recorded: the app sends the item again later.
-    """
-    for attempt in range(ATTEMPTS):
-        try:
-            return _attempt(db, batch, item)
-        except IntegrityError:
-            # Another connection inserted the same mutation id, the same
-            # version or the same signature first: try again and answer like it.
-            db.rollback()
-            if attempt == ATTEMPTS - 1:
-                log.exception("mutation %s kept conflicting", item.mutation_id)
-        except Exception:
-            db.rollback()
-            log.exception("mutation %s failed", item.mutation_id)
-            break
+def _failed(item: QueuedItem) -> dict[str, Any]:
     return {
         "mutation_id": item.mutation_id,
         "status": "error",
@@ -503,6 +452,158 @@ def apply_item(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
         "action_key": item.action_key,
         "kind": item.kind,
     }
+
+
+def _lock_actions(db: Session, items: list[QueuedItem]) -> None:
+    """Serialize submissions to the same action of the same activity.
+
+    SQLite write transactions begin IMMEDIATE (``begin_write``), which already
+    serializes every writer; PostgreSQL takes transaction-scoped advisory
+    locks, all at once and in one order (so two batches cannot deadlock), so
+    two devices never compute the same version or both sign. The unique
+    constraints stay as the last guard.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for activity_id, action_key in sorted({(i.activity_id, i.action_key) for i in items}):
+        name = f"submission:{activity_id}:{action_key}"
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _earlier(
+    db: Session, key: str, item: QueuedItem, here: dict[str, tuple[QueuedItem, dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """The answer for an id already used (in the database or earlier in this
+    transaction): its first result replayed, or a refusal when it carried
+    another change. None for a new id."""
+    if key in here:
+        first_item, first_result = here[key]
+        same = (first_item.kind, first_item.activity_id, first_item.action_key) == (
+            item.kind,
+            item.activity_id,
+            item.action_key,
+        )
+        if not same:
+            return _reused(item, mutations.MutationReused(first_item.kind, first_item.activity_id))
+        return _replayed(first_result)
+    try:
+        first = mutations.replay(db, key, item.kind, item.activity_id)
+    except mutations.MutationReused as exc:
+        return _reused(item, exc)
+    if first is None:
+        return None
+    body = first[1]
+    if body.get("action_key") != item.action_key:
+        # Same activity and kind, another action: still another change.
+        return _reused(item, mutations.MutationReused(item.kind, item.activity_id))
+    return _replayed(body)
+
+
+def _apply_together(db: Session, batch: Batch, items: list[QueuedItem]) -> list[dict[str, Any]]:
+    """Apply ``items`` in one write transaction, each in its own savepoint.
+
+    A refusal writes nothing; an unexpected failure rolls back its savepoint
+    only and answers ``error`` (not recorded). A conflict with another
+    connection (IntegrityError) is raised: the caller retries item by item.
+    """
+    begin_write(db)
+    _lock_actions(db, items)
+    client = batch.origin.client
+    loaded: Loaded = {}
+    here: dict[str, tuple[QueuedItem, dict[str, Any]]] = {}
+    results: list[dict[str, Any]] = []
+    records: list[tuple[str, QueuedItem, int, dict[str, Any]]] = []
+    replays: list[tuple[int, str]] = []
+    applied: list[tuple[dict[str, Any], Activity]] = []
+    for item in items:
+        key = mutations.mutation_key(client.id, item.mutation_id)
+        answer = _earlier(db, key, item, here)
+        if answer is not None:
+            if key in here and answer.get("replayed"):
+                replays.append((len(results), key))  # filled in once the first is complete
+            results.append(answer)
+            continue
+        savepoint = db.begin_nested()
+        try:
+            result, activity = _apply(db, batch, item, loaded)
+            status = 200
+            applied.append((result, activity))
+        except Refused as refusal:
+            # Nothing was written before the refusal: only the answer is kept.
+            result, status = refusal.result(item), refusal.status
+        except IntegrityError:
+            savepoint.rollback()
+            raise
+        except Exception:
+            savepoint.rollback()
+            log.exception("mutation %s failed", item.mutation_id)
+            results.append(_failed(item))
+            continue
+        savepoint.commit()
+        here[key] = (item, result)
+        records.append((key, item, status, result))
+        results.append(result)
+    if applied:
+        activities = {activity.id: activity for _, activity in applied}
+        for activity in activities.values():
+            db.expire(activity, ["submissions", "validations"])
+        feed.refresh_activities(db, list(activities))
+        rendered = {aid: batch.render(activity) for aid, activity in activities.items()}
+        for result, activity in applied:
+            result["activity"] = rendered[activity.id]
+    for key, item, status, result in records:
+        mutations.remember(db, key, client.id, item.kind, item.activity_id, status, result)
+    db.commit()
+    for position, key in replays:
+        results[position] = _replayed(here[key][1])
+    return results
+
+
+def apply_item(db: Session, batch: Batch, item: QueuedItem) -> dict[str, Any]:
+    """Apply one queued mutation exactly once, in its own transaction, and return its result.
+
+    ``applied`` with the new submission / validation and the activity
+    document; ``refused`` with a stable ``code``, a ``detail`` sentence and,
+    for answers, per-field ``errors`` in the shape of
+    :func:`backend.forms.errors_as_json`; a replay returns the first result
+    (``already_applied`` when it was applied). A failure on the server side
+    is ``error`` and is not recorded: the app sends the item again later.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return _apply_together(db, batch, [item])[0]
+        except IntegrityError:
+            # Another connection inserted the same mutation id, the same
+            # version or the same signature first: try again and answer like it.
+            db.rollback()
+            if attempt == ATTEMPTS - 1:
+                log.exception("mutation %s kept conflicting", item.mutation_id)
+        except Exception:
+            db.rollback()
+            log.exception("mutation %s failed", item.mutation_id)
+            break
+    return _failed(item)
+
+
+def apply_batch(db: Session, batch: Batch, items: list[QueuedItem]) -> list[dict[str, Any]]:
+    """Apply queued mutations in order, :data:`CHUNK` per transaction.
+
+    The results are those of :func:`apply_item`, one per item. When a
+    transaction fails as a whole (a conflict with another connection, a
+    failed commit), its items are applied again one transaction each, so
+    only the item at fault can end in ``error``.
+    """
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        try:
+            results.extend(_apply_together(db, batch, chunk))
+        except Exception:
+            db.rollback()
+            log.warning("a batch of %d mutations failed together; one by one now", len(chunk))
+            results.extend(apply_item(db, batch, item) for item in chunk)
+    return results
 
 
 def staff_view(db: Session, activity_id: int) -> dict[str, Any]:

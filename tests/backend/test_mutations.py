@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend import forms
@@ -28,7 +29,7 @@ from backend.models import (
     Mutation,
     ValidationEvent,
 )
-from backend.services import feed, projection, submissions
+from backend.services import feed, mutations, projection, submissions
 from backend.services.sessions import create_session
 from tests import factories
 from tests.conftest import Clock
@@ -509,6 +510,65 @@ async def test_a_poison_item_never_blocks_the_batch(
     assert retried["status"] == "applied"
     assert count(fresh, ValidationEvent) == 1
     assert count(fresh, FormSubmission) == 2
+
+
+async def test_duplicates_inside_one_batch_are_answered_like_replays(
+    http, world: World, db: Session, fresh
+) -> None:
+    sent = item(world.scheduled)
+    reused_elsewhere = {**sent, "activity_id": world.done.id}
+    first_sign, second_sign = sign(db, world), sign(db, world)
+    results = await push(http, world, sent, sent, reused_elsewhere, first_sign, second_sign)
+    assert [r["status"] for r in results] == [
+        "applied",
+        "already_applied",
+        "refused",
+        "applied",
+        "refused",
+    ]
+    assert results[1]["submission"] == results[0]["submission"]
+    assert results[1]["activity"] == results[0]["activity"]  # replayed once complete
+    assert results[2]["code"] == "mutation_id_reused"
+    assert results[4]["code"] == "already_signed"
+    assert count(fresh, FormSubmission) == 2  # the form once, the signed quote once
+    assert count(fresh, ValidationEvent) == 1
+
+
+async def test_items_spanning_several_transactions_apply_in_order(
+    http, world: World, fresh
+) -> None:
+    items = [item(world.scheduled) for _ in range(submissions.CHUNK * 2 + 3)]
+    items.append(items[0])  # a replay of the first, two transactions later
+    results = await push(http, world, *items)
+    assert [r["status"] for r in results[:-1]] == ["applied"] * (len(items) - 1)
+    assert [r["submission"]["version"] for r in results[:-1]] == list(range(1, len(items)))
+    assert results[-1]["status"] == "already_applied"
+    assert results[-1]["submission"]["version"] == 1
+    # Every result carries the activity as its transaction left it.
+    assert results[0]["activity"]["submissions"]["access"]["version"] == submissions.CHUNK
+    assert results[-2]["activity"]["submissions"]["access"]["version"] == len(items) - 1
+    assert count(fresh, FormSubmission) == len(items) - 1
+
+
+async def test_a_transaction_failing_as_a_whole_is_retried_item_by_item(
+    http, world: World, fresh, monkeypatch
+) -> None:
+    real_remember = mutations.remember
+    calls = {"n": 0}
+
+    def remember_once_conflicting(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the chunk's second record: as if another connection won
+            raise IntegrityError("INSERT", {}, Exception("conflict"))
+        real_remember(*args)
+
+    monkeypatch.setattr(mutations, "remember", remember_once_conflicting)
+    items = [item(world.scheduled) for _ in range(3)]
+    results = await push(http, world, *items)
+    assert [r["status"] for r in results] == ["applied"] * 3
+    assert [r["submission"]["version"] for r in results] == [1, 2, 3]
+    assert count(fresh, FormSubmission) == 3
+    assert count(fresh, Mutation) == 3
 
 
 async def test_batch_limits_answer_413_with_a_clear_message(

@@ -128,25 +128,30 @@ def push(
         render=render,
         sender=request.app.state.sender,
     )
-    results = []
+    results: list[dict[str, Any] | None] = []
+    valid: list[tuple[int, submissions.QueuedItem]] = []
     for index, raw in enumerate(body.mutations):
         try:
             item = QueuedMutation.model_validate(raw)
         except ValidationError as exc:
             results.append(_invalid_item(index, raw, exc))
             continue
-        outcome = submissions.apply_item(
-            db,
-            batch,
-            submissions.QueuedItem(
-                mutation_id=item.mutation_id,
-                kind=item.kind,
-                activity_id=item.activity_id,
-                action_key=item.action_key,
-                payload=item.payload,
-                device_id=item.device_id,
-                channel=item.channel,
-            ),
+        results.append(None)  # answered below, in order with the other valid items
+        valid.append(
+            (
+                index,
+                submissions.QueuedItem(
+                    mutation_id=item.mutation_id,
+                    kind=item.kind,
+                    activity_id=item.activity_id,
+                    action_key=item.action_key,
+                    payload=item.payload,
+                    device_id=item.device_id,
+                    channel=item.channel,
+                ),
+            )
         )
-        results.append({"index": index, **outcome})
+    outcomes = submissions.apply_batch(db, batch, [item for _, item in valid])
+    for (index, _), outcome in zip(valid, outcomes, strict=True):
+        results[index] = {"index": index, **outcome}
     return JSONResponse(status_code=200, content={"results": results})
