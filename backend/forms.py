@@ -317,21 +317,25 @@ def _check_signature(value: Any) -> list[FieldError]:
     limits = {"max_strokes": SIGNATURE_MAX_STROKES, "max_points": SIGNATURE_MAX_POINTS}
     if len(strokes) > SIGNATURE_MAX_STROKES:
         return [FieldError("signature_too_large", limits)]
+    width, height = box
+    numbers = (int, float)  # exact JSON types: a bool is not a coordinate
     total = 0
+    # A tight loop: a signature has thousands of points and is checked on every push.
     for stroke in strokes:
-        if not isinstance(stroke, list) or not stroke:
+        if type(stroke) is not list or not stroke:
             return [FieldError("not_signature")]
         total += len(stroke)
         if total > SIGNATURE_MAX_POINTS:
             return [FieldError("signature_too_large", limits)]
         for point in stroke:
-            if not isinstance(point, list) or len(point) != 2:
+            if type(point) is not list or len(point) != 2:
                 return [FieldError("not_signature")]
-            for coordinate, side in zip(point, box, strict=True):
-                if isinstance(coordinate, bool) or not isinstance(coordinate, int | float):
-                    return [FieldError("not_signature")]
-                if not math.isfinite(coordinate) or not 0 <= coordinate <= side:
-                    return [FieldError("signature_outside")]
+            x, y = point
+            if type(x) not in numbers or type(y) not in numbers:
+                return [FieldError("not_signature")]
+            # NaN and infinities fail these comparisons too.
+            if not (0 <= x <= width and 0 <= y <= height):
+                return [FieldError("signature_outside")]
     return []
 
 
@@ -367,18 +371,14 @@ def validate_answer(spec: Mapping[str, Any], value: Any) -> list[FieldError]:
 # --- a whole form --------------------------------------------------------------------
 
 
-def validate(definition: Any, answers: Any) -> Errors:
-    """Every problem of ``answers`` against ``definition``, by field key.
-
-    Never raises, whatever JSON it is given. An empty dict means the answers
-    may be sent (app) or stored (server). Form-wide problems are under
-    :data:`FORM_KEY`.
-    """
+def check(definition: Any, answers: Any) -> tuple[Errors, dict[str, Any]]:
+    """Every problem of ``answers`` against ``definition`` (see :func:`validate`)
+    and, when there is none, the answers as stored (see :func:`normalize`)."""
     fields = fields_of(definition)
     if fields is None:
-        return {FORM_KEY: [FieldError("invalid_definition")]}
+        return {FORM_KEY: [FieldError("invalid_definition")]}, {}
     if not isinstance(answers, Mapping):
-        return {FORM_KEY: [FieldError("not_an_object")]}
+        return {FORM_KEY: [FieldError("not_an_object")]}, {}
     errors: Errors = {}
     known = {spec["key"] for spec in fields}
     for key in answers:
@@ -388,35 +388,55 @@ def validate(definition: Any, answers: Any) -> Errors:
         found = validate_answer(spec, answers.get(spec["key"]))
         if found:
             errors[spec["key"]] = found
-    if not errors:
-        size = len(canonical_json(normalize(definition, answers)).encode())
-        if size > ANSWERS_MAX_BYTES:
-            errors[FORM_KEY] = [FieldError("answers_too_large", {"max_bytes": ANSWERS_MAX_BYTES})]
-    return errors
+    if errors:
+        return errors, {}
+    clean = _cleaned(fields, answers)
+    if len(canonical_json(clean).encode()) > ANSWERS_MAX_BYTES:
+        return {FORM_KEY: [FieldError("answers_too_large", {"max_bytes": ANSWERS_MAX_BYTES})]}, {}
+    return {}, clean
+
+
+def validate(definition: Any, answers: Any) -> Errors:
+    """Every problem of ``answers`` against ``definition``, by field key.
+
+    Never raises, whatever JSON it is given. An empty dict means the answers
+    may be sent (app) or stored (server). Form-wide problems are under
+    :data:`FORM_KEY`.
+    """
+    return check(definition, answers)[0]
+
+
+def _cleaned(fields: list[dict[str, Any]], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Answered fields only, texts trimmed, ratings as integers (answers already valid)."""
+    clean: dict[str, Any] = {}
+    for spec in fields:
+        key = spec["key"]
+        value = answers.get(key)
+        kind = spec.get("type")
+        if kind not in ANSWERABLE_TYPES or is_missing(value):
+            continue
+        if kind in ("text", "textarea"):
+            value = value.strip()
+        elif kind == "rating":
+            value = int(value)
+        clean[key] = value
+    return clean
 
 
 def normalize(definition: Any, answers: Any) -> dict[str, Any]:
     """The answers as they are stored: answered fields only, texts trimmed.
 
-    Meant for answers :func:`validate` accepted; anything else is left out.
+    Meant for answers :func:`validate` accepted; an invalid answer is left out.
     """
     fields = fields_of(definition) or []
     if not isinstance(answers, Mapping):
         return {}
-    clean: dict[str, Any] = {}
-    for spec in fields:
-        key = spec["key"]
-        value = answers.get(key)
-        if spec.get("type") not in ANSWERABLE_TYPES or is_missing(value):
-            continue
-        if validate_answer(spec, value):
-            continue
-        if spec.get("type") in ("text", "textarea"):
-            value = value.strip()
-        elif spec.get("type") == "rating":
-            value = int(value)
-        clean[key] = value
-    return clean
+    valid = {
+        spec["key"]: answers.get(spec["key"])
+        for spec in fields
+        if not validate_answer(spec, answers.get(spec["key"]))
+    }
+    return _cleaned(fields, valid)
 
 
 def canonical_json(value: Any) -> str:

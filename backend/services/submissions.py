@@ -160,7 +160,7 @@ def _on(moment: datetime, bu: BusinessUnit) -> dict[str, Any]:
 
 
 def _check_answers(form: FormDefinition, answers: Any) -> dict[str, Any]:
-    errors = forms.validate({"fields": form.fields}, answers)
+    errors, clean = forms.check({"fields": form.fields}, answers)
     if errors:
         raise Refused(
             422,
@@ -168,7 +168,7 @@ def _check_answers(form: FormDefinition, answers: Any) -> dict[str, Any]:
             "Some answers need your attention.",
             errors=forms.errors_as_json(errors),
         )
-    return forms.normalize({"fields": form.fields}, answers)
+    return clean
 
 
 def _payload_error(name: str, message: str) -> Refused:
