@@ -7,9 +7,10 @@ Usage:
 The backend runs in-process behind ``httpx.ASGITransport`` on a temporary
 SQLite file, as the embedded app talks to it. Each mutation is a ``fill_form``
 with a typical signature (20 strokes) and a few fields, all on one activity
-(each becomes a new version). Measured in the same run, median over
-``--rounds``: the time to push ``--mutations`` items as one ``POST /mutations``
-and as one request per item; the ratio (goal: batch <= 20 % of one by one).
+(each becomes a new version; each round and mode has its own activity).
+Measured in the same run, median over ``--rounds``: the time to push
+``--mutations`` items as one ``POST /mutations`` and as one request per item;
+the ratio (goal: batch <= 20 % of one by one).
 Also prints the size of a typical signature answer (goal: <= 10 kB).
 
 It prints figures; it asserts nothing about time.
@@ -75,7 +76,7 @@ def typical_signature(strokes: int = 20, points: int = 24) -> dict[str, Any]:
     return {"strokes": drawn}
 
 
-def build(app: Any) -> tuple[str, int]:
+def build(app: Any, activities: int = 1) -> tuple[str, list[int]]:
     now = datetime.now(UTC)
     db = app.state.sessionmaker()
     try:
@@ -103,21 +104,24 @@ def build(app: Any) -> tuple[str, int]:
         client.sites.append(Site(label="Home", city="Lyon", latitude=45.76, longitude=4.83))
         db.add_all([kind, client])
         db.flush()
-        activity = Activity(
-            business_unit_id=bu.id,
-            client_id=client.id,
-            site_id=client.sites[0].id,
-            type_id=kind.id,
-            status="scheduled",
-            scheduled_start=now + timedelta(days=3),
-            scheduled_end=now + timedelta(days=3, hours=1),
-        )
-        db.add(activity)
+        rows = [
+            Activity(
+                business_unit_id=bu.id,
+                client_id=client.id,
+                site_id=client.sites[0].id,
+                type_id=kind.id,
+                status="scheduled",
+                scheduled_start=now + timedelta(days=3),
+                scheduled_end=now + timedelta(days=3, hours=1),
+            )
+            for _ in range(activities)
+        ]
+        db.add_all(rows)
         db.flush()
         feed.refresh_client(db, client.id)
         token = create_session(db, app.state.settings, client.id, "code", now)
         db.commit()
-        return token, activity.id
+        return token, [a.id for a in rows]
     finally:
         db.close()
 
@@ -151,20 +155,21 @@ async def run(count: int, rounds: int) -> None:
             log_messages=False,
         )
         app = create_app(settings)
-        token, activity_id = build(app)
+        # Each round and mode on its own activity, so rounds start alike.
+        token, activity_ids = build(app, 2 * rounds)
         headers = {"Authorization": f"Bearer {token}"}
         signature = typical_signature()
         transport = httpx.ASGITransport(app=app)
         batch_times: list[float] = []
         single_times: list[float] = []
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            for _ in range(rounds):
-                items = [queued(activity_id, signature) for _ in range(count)]
+            for round_ in range(rounds):
+                items = [queued(activity_ids[2 * round_], signature) for _ in range(count)]
                 start = time.perf_counter()
                 r = await http.post("/mutations", json={"mutations": items}, headers=headers)
                 batch_times.append(time.perf_counter() - start)
                 assert {x["status"] for x in r.json()["results"]} == {"applied"}, r.text[:300]
-                items = [queued(activity_id, signature) for _ in range(count)]
+                items = [queued(activity_ids[2 * round_ + 1], signature) for _ in range(count)]
                 start = time.perf_counter()
                 for one in items:
                     r = await http.post("/mutations", json={"mutations": [one]}, headers=headers)

@@ -290,7 +290,13 @@ def _submission(
     return row
 
 
-Loaded = dict[int, tuple[Activity, BusinessUnit]]
+@dataclass
+class Loaded:
+    """Rows one transaction already read (held here: the session's identity map
+    is weak, so a form read for one item would otherwise be read again for the next)."""
+
+    activities: dict[int, tuple[Activity, BusinessUnit]] = field(default_factory=dict)
+    forms: dict[int, FormDefinition] = field(default_factory=dict)
 
 
 def _apply(
@@ -303,9 +309,9 @@ def _apply(
     transaction already read (writes here never change the activity row).
     """
     client = batch.origin.client
-    if item.activity_id not in loaded:
-        loaded[item.activity_id] = _activity(db, client, item.activity_id)
-    activity, bu = loaded[item.activity_id]
+    if item.activity_id not in loaded.activities:
+        loaded.activities[item.activity_id] = _activity(db, client, item.activity_id)
+    activity, bu = loaded.activities[item.activity_id]
     if activity.status == "cancelled":
         raise Refused(
             409,
@@ -313,7 +319,11 @@ def _apply(
             "This intervention was cancelled: nothing can be sent for it any more.",
         )
     action = _action(activity, item)
-    form = _form(db, action, bu)
+    form_id = action.get("form_id")
+    form = loaded.forms.get(form_id) if isinstance(form_id, int) else None
+    if form is None:
+        form = _form(db, action, bu)
+        loaded.forms[form.id] = form
     _payload_keys(item)
     decision = digest = reason = ""
     if item.kind == "validate_document":
@@ -510,7 +520,7 @@ def _apply_together(db: Session, batch: Batch, items: list[QueuedItem]) -> list[
     begin_write(db)
     _lock_actions(db, items)
     client = batch.origin.client
-    loaded: Loaded = {}
+    loaded = Loaded()
     here: dict[str, tuple[QueuedItem, dict[str, Any]]] = {}
     results: list[dict[str, Any]] = []
     records: list[tuple[str, QueuedItem, int, dict[str, Any]]] = []
