@@ -13,7 +13,7 @@ Rules kept here:
 - The chosen slot taken meanwhile (409 with fresh proposals): one sentence
   and the fresh proposals, on the same screen.
 - The server's answer (the updated activity) is applied to the local store at
-  once (``AppState.apply_activity``): list, detail and home show the new date.
+  once (``ActivitiesModel.apply_activity``): list, detail and home show the new date.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from enum import StrEnum
 from typing import Any
 
 from app import booking_rules
+from app.activities import ACTIVITIES
 from app.i18n import parse_utc
-from app.state import ACTIVITIES, AppState, Message, message_for
+from app.messages import Message, message_for
+from app.state import AppState
 from app.sync.api import (
     ApiError,
     Offline,
@@ -158,7 +160,7 @@ class BookingModel:
         return _Attempt(self._new_key(), target)
 
     def _blocked_message(self, blocked: str | None) -> Message | None:
-        phone = str((self.state.branding_doc or {}).get("phone") or "")
+        phone = str((self.state.company.branding_doc or {}).get("phone") or "")
         if blocked == "too_late":
             return Message("booking.blocked.too_late", {"phone": phone})
         if blocked == "no_reschedules_left":
@@ -217,7 +219,7 @@ class BookingModel:
         if start is not None and window:
             when = f"{self.tr.date(start)} — {window}"
         else:
-            when = self.state.item_for(doc, True).date_text
+            when = self.state.activities.item_for(doc, True).date_text
         return self.tr.t("booking.current", when=when)
 
     def _rules(self, doc: dict[str, Any], kind: str) -> list[str]:
@@ -367,7 +369,7 @@ class BookingModel:
             screen.notice = self._refusal(exc)
         else:
             self._attempt = None
-            await self.state.apply_activity(doc)
+            await self.state.activities.apply_activity(doc)
             screen.phase = Phase.DONE
             screen.booked_text = self.tr.t(
                 "booking.booked", day=slot.day_text, window=slot.window_text
@@ -462,7 +464,7 @@ class BookingModel:
             self._cancel_attempt = None
             return self._refusal(exc)
         self._cancel_attempt = None
-        await self.state.apply_activity(doc)
+        await self.state.activities.apply_activity(doc)
         return None
 
     # -- calendar ---------------------------------------------------------------
@@ -479,7 +481,7 @@ class BookingModel:
             return None
         try:
             data = calendar_file.visit_ics(
-                doc, self.state.branding_doc or {}, self.tr.language, self.state.clock()
+                doc, self.state.company.branding_doc or {}, self.tr.language, self.state.clock()
             )
         except (calendar_file.NotBooked, ValueError):
             log.info("no calendar file for activity %s", activity_id)

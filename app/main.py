@@ -24,16 +24,18 @@ from typing import Any
 
 import flet as ft
 
+from app.activities import ACTIVITIES, ActionItem
 from app.booking import BookingModel
 from app.booking_rules import SLOT_KINDS
+from app.company import BRANDING
 from app.config import PERIODIC_ATTEMPTS, AppConfig
 from app.link_handoff import take_pending_link
 from app.new_request import Created, NewRequestModel
-from app.state import ACTIVITIES, BRANDING, PROFILE, ActionItem, AppState, MemoryTokenStore
+from app.state import PROFILE, AppState
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.store import Store
-from app.sync.tokens import TokenStore
+from app.sync.tokens import MemoryTokenStore, TokenStore
 from app.views.booking import BookingView, CalendarSaver, CancelDialog
 from app.views.new_request import NewRequestView
 from app.views.routes import Route, parse_route
@@ -136,14 +138,14 @@ class PortalApp:
             self._start_periodic()
             return
         if link:
-            await self.state.open_link(link)
-        await self.state.load_public_branding()
+            await self.state.sign_in.open_link(link)
+        await self.state.company.load_public_branding()
 
     # -- screens -------------------------------------------------------------
 
     def _apply_theme(self) -> bool:
         """Seed the theme with the company's colour; True when it changed."""
-        seed = self.state.company_color
+        seed = self.state.company.color
         if seed != self._seed or self.page.theme is None:
             self._seed = seed
             apply_theme(self.page, seed)
@@ -179,7 +181,7 @@ class PortalApp:
                 self._start_periodic()
             else:
                 self._stop.set()
-                self.page.run_task(self.state.load_public_branding)
+                self.page.run_task(self.state.company.load_public_branding)
         elif event == "status":
             self.shell.refresh_status()
             self._patch(
@@ -195,7 +197,9 @@ class PortalApp:
             self.page.title = self.state.tr.t("app.title")
             self._show_current()
             if self._open_detail_id:
-                self.shell.detail.show(await self.state.activity_detail(self._open_detail_id))
+                self.shell.detail.show(
+                    await self.state.activities.activity_detail(self._open_detail_id)
+                )
             self.page.update()
 
     async def _apply_sync(self, result: SyncResult) -> None:
@@ -212,7 +216,9 @@ class PortalApp:
         if self._open_detail_id and (
             result.reset or self._open_detail_id in changed.get(ACTIVITIES, set())
         ):
-            self.shell.detail.show(await self.state.activity_detail(self._open_detail_id))
+            self.shell.detail.show(
+                await self.state.activities.activity_detail(self._open_detail_id)
+            )
             self._patch(self.shell.detail.control)
 
     def _patch(self, *controls: ft.Control) -> None:
@@ -262,7 +268,7 @@ class PortalApp:
         """After sign-in (or at start when signed in), the screen the address asked for."""
         start, self._start_route = self._start_route, Route("home")
         if start.activity_id:
-            await self.state.ensure_activity(start.activity_id)
+            await self.state.activities.ensure_activity(start.activity_id)
         if start.screen in ("detail", "book", "new_request"):
             await self.show_route(start.path)
 
@@ -273,7 +279,7 @@ class PortalApp:
     async def _show_activity(self, activity_id: str) -> None:
         """Show one appointment's detail."""
         self._open_detail_id = activity_id
-        self.shell.detail.show(await self.state.activity_detail(activity_id))
+        self.shell.detail.show(await self.state.activities.activity_detail(activity_id))
         await self.shell.show_detail()
 
     # -- booking -----------------------------------------------------------------

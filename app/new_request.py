@@ -9,7 +9,7 @@ allow. Rules kept here:
 - The idempotency key is made once per request content: a retry after a lost
   connection sends the same key, so the server never creates it twice.
 - The created activity is applied to the local store at once
-  (``AppState.apply_activity``): the list shows it, marked as requested.
+  (``ActivitiesModel.apply_activity``): the list shows it, marked as requested.
 - ``submit`` says whether the client goes on to choose a slot (the type is
   bookable) or is done.
 """
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.state import AppState, Message, message_for
+from app.messages import Message, message_for
+from app.state import AppState
 from app.sync.api import ApiError, Offline, Rejected, Unauthorized
 
 FIELDS = ("site_id", "type_id", "description")
@@ -183,7 +184,7 @@ class NewRequestModel:
             return None
         form.sending = False
         doc = answer["activity"]
-        await self.state.apply_activity(doc)
+        await self.state.activities.apply_activity(doc)
         self._attempt = None
         return Created(activity_id=str(doc["id"]), bookable=bool(answer.get("bookable")))
 

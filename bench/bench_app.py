@@ -46,8 +46,12 @@ sys.path.insert(0, str(REPO_ROOT))
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
 ]
 BASELINE_APP = """
 import sys
@@ -70,16 +74,29 @@ def activity_doc(i: int) -> dict[str, Any]:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     return {
-        "id": i, "title": f"Entretien chaudière #{i} – Lyon", "status": status,
-        "type_id": 1, "type_name": "Entretien chaudière",
-        "site": {"label": "Domicile", "street": f"{i} rue Mercière", "postal_code": "69002",
-                 "city": "Lyon", "latitude": 45.76, "longitude": 4.83},
-        "scheduled_start": z(start), "scheduled_end": z(start + timedelta(hours=1)),
+        "id": i,
+        "title": f"Entretien chaudière #{i} – Lyon",
+        "status": status,
+        "type_id": 1,
+        "type_name": "Entretien chaudière",
+        "site": {
+            "label": "Domicile",
+            "street": f"{i} rue Mercière",
+            "postal_code": "69002",
+            "city": "Lyon",
+            "latitude": 45.76,
+            "longitude": 4.83,
+        },
+        "scheduled_start": z(start),
+        "scheduled_end": z(start + timedelta(hours=1)),
         "window_start": z(start - timedelta(minutes=30)),
         "window_end": z(start + timedelta(minutes=90)),
-        "technician": {"first_name": "Nicolas"}, "description": "Visite annuelle",
+        "technician": {"first_name": "Nicolas"},
+        "description": "Visite annuelle",
         "steps": [{"at": z(start - timedelta(days=7)), "code": "created", "note": None}],
-        "closure_report": None, "actions": [], "reschedule_count": 0,
+        "closure_report": None,
+        "actions": [],
+        "reschedule_count": 0,
     }
 
 
@@ -89,13 +106,33 @@ def fill_cache(path: Path, count: int) -> None:
 
     store = open_store(path)
     with store.transaction():
-        store.put("profile", "me", {"id": 1, "name": "Claire Chauvin",
-                                    "preferred_language": "en", "contacts": [], "sites": []})
-        store.put("branding", "bu", {
-            "id": 1, "name": "Bench Heating", "logo_url": None, "phone": "+33 4 00 00 00 00",
-            "email": "office@bench.example", "address": "1 rue de la République, Lyon",
-            "description": "Benchmark data.", "primary_color": "#E65100",
-            "timezone": "Europe/Paris", "locale": "en"})
+        store.put(
+            "profile",
+            "me",
+            {
+                "id": 1,
+                "name": "Claire Chauvin",
+                "preferred_language": "en",
+                "contacts": [],
+                "sites": [],
+            },
+        )
+        store.put(
+            "branding",
+            "bu",
+            {
+                "id": 1,
+                "name": "Bench Heating",
+                "logo_url": None,
+                "phone": "+33 4 00 00 00 00",
+                "email": "office@bench.example",
+                "address": "1 rue de la République, Lyon",
+                "description": "Benchmark data.",
+                "primary_color": "#E65100",
+                "timezone": "Europe/Paris",
+                "locale": "en",
+            },
+        )
         store.put_many("activities", [(str(i), activity_doc(i)) for i in range(1, count + 1)])
         store.set_meta(META_CURSOR, "bench")
         store.set_meta(META_LAST_SYNC, NOW.isoformat())
@@ -133,8 +170,12 @@ def open_semantics(page: Any, url: str) -> None:
 def time_baseline(browser: Any, runs: int) -> list[float]:
     port = free_port()
     env = dict(os.environ, FLET_FORCE_WEB_SERVER="1")
-    proc = subprocess.Popen([sys.executable, "-c", BASELINE_APP, str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BASELINE_APP, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(port, proc)
         times = []
@@ -162,13 +203,29 @@ def time_portal(browser: Any, cached: int, runs: int) -> dict[str, list[float]]:
     fill_cache(tmp / "data" / "cache.sqlite3", cached)
     (tmp / "keyring.json").write_text('{"field-portal/session": "bench-token"}')
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), FLET_FORCE_WEB_SERVER="1",
-               PYTHON_KEYRING_BACKEND="tests.e2e.file_keyring.FileKeyring",
-               E2E_KEYRING_FILE=str(tmp / "keyring.json"))
-    cmd = [sys.executable, "-m", "app.cli", "app", "--web", "--port", str(port),
-           "--data-dir", str(tmp / "data"), "--server", "http://127.0.0.1:9"]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO_ROOT),
+        FLET_FORCE_WEB_SERVER="1",
+        PYTHON_KEYRING_BACKEND="tests.e2e.file_keyring.FileKeyring",
+        E2E_KEYRING_FILE=str(tmp / "keyring.json"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "app",
+        "--web",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp / "data"),
+        "--server",
+        "http://127.0.0.1:9",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     times: dict[str, list[float]] = {"list": [], "home": [], "tap": []}
     try:
@@ -192,8 +249,10 @@ def time_portal(browser: Any, cached: int, runs: int) -> dict[str, list[float]]:
             times["home"].append(t1 - t0)
             times["tap"].append(t2 - t0)
             page.close()
-        for name, viewport in (("phone", {"width": 390, "height": 844}),
-                               ("desktop", {"width": 1280, "height": 800})):
+        for name, viewport in (
+            ("phone", {"width": 390, "height": 844}),
+            ("desktop", {"width": 1280, "height": 800}),
+        ):
             screenshot_list(browser, url, name, viewport)
         return times
     finally:
@@ -240,12 +299,16 @@ def browser_part(cached: int, runs: int) -> None:
         browser.close()
     med = statistics.median
     floor = med(base)
-    print(f"\n1. Startup in Chromium (median of {runs}, phone viewport, warm server,"
-          f" {cached} cached activities)")
+    print(
+        f"\n1. Startup in Chromium (median of {runs}, phone viewport, warm server,"
+        f" {cached} cached activities)"
+    )
     print(f"   one-line Flet app, goto -> 'hi' visible:          {floor * 1000:7.0f} ms")
-    for key, label in (("list", "portal, goto /activities -> first row visible:"),
-                       ("home", "portal, goto / -> home with next appointment:  "),
-                       ("tap", "portal, goto / -> tap Appointments -> first row:")):
+    for key, label in (
+        ("list", "portal, goto /activities -> first row visible:"),
+        ("home", "portal, goto / -> home with next appointment:  "),
+        ("tap", "portal, goto / -> tap Appointments -> first row:"),
+    ):
         value = med(portal[key])
         print(f"   {label}   {value * 1000:7.0f} ms  ({value / floor:.2f}x)")
     ratio = med(portal["list"]) / floor
@@ -264,9 +327,10 @@ def patch_part(rows: int, changes: int) -> None:
     from flet.messaging.session import Session
     from flet.pubsub.pubsub_hub import PubSubHub
 
-    from app.state import AppState, MemoryTokenStore
+    from app.state import AppState
     from app.sync.api import PortalApi
     from app.sync.engine import apply_page, open_store
+    from app.sync.tokens import MemoryTokenStore
     from app.views.activities import ActivitiesView
 
     class Recording(Connection):
@@ -277,8 +341,10 @@ def patch_part(rows: int, changes: int) -> None:
             self.sent: list[int] = []
 
         def send_message(self, message: Any) -> None:
-            body = msgpack.packb([message.action, message.body],
-                                 default=configure_encode_object_for_msgpack(BaseControl))
+            body = msgpack.packb(
+                [message.action, message.body],
+                default=configure_encode_object_for_msgpack(BaseControl),
+            )
             self.sent.append(len(body))
 
     async def run() -> None:
@@ -296,8 +362,9 @@ def patch_part(rows: int, changes: int) -> None:
         page = session.page
         # What the client's "register" does: serialising the first page patch
         # is also what records the snapshots later diffs start from.
-        msgpack.packb(session.get_page_patch(),
-                      default=configure_encode_object_for_msgpack(BaseControl))
+        msgpack.packb(
+            session.get_page_patch(), default=configure_encode_object_for_msgpack(BaseControl)
+        )
         view = ActivitiesView(state, lambda _id: asyncio.sleep(0))
         t0 = time.perf_counter()
         view.refresh()  # builds the shown rows only
@@ -313,10 +380,13 @@ def patch_part(rows: int, changes: int) -> None:
                 doc = activity_doc(int(i))
                 doc["technician"] = {"first_name": "Julien"}
                 doc["window_start"] = doc["window_end"]
-                changed_docs.append({"kind": "activity", "key": i, "deleted": False,
-                                     "body": doc})
-            sync_page = {"reset": False, "changes": changed_docs, "cursor": "bench-2",
-                         "has_more": False}
+                changed_docs.append({"kind": "activity", "key": i, "deleted": False, "body": doc})
+            sync_page = {
+                "reset": False,
+                "changes": changed_docs,
+                "cursor": "bench-2",
+                "has_more": False,
+            }
             result = await asyncio.to_thread(apply_page, store, sync_page, NOW)
             conn.sent.clear()
             t0 = time.perf_counter()
@@ -332,8 +402,11 @@ def patch_part(rows: int, changes: int) -> None:
         # Shown rows: upcoming activities start at #100, the first page is #100-#129.
         shown_ids = [str(i) for i in range(105, 105 + changes)]
         inc_reload, inc_ms, inc_rows, inc_bytes, inc_msgs = await sync_changes(shown_ids)
-        controls_touched = sum(len(r.control.content.content.controls) + 3
-                               for i, r in view.rows.items() if i in shown_ids)
+        controls_touched = sum(
+            len(r.control.content.content.controls) + 3
+            for i, r in view.rows.items()
+            if i in shown_ids
+        )
         hidden_ids = [str(i) for i in range(1500, 1500 + changes)]
         hid_reload, hid_ms, hid_rows, hid_bytes, hid_msgs = await sync_changes(hidden_ids)
 
@@ -365,22 +438,30 @@ def patch_part(rows: int, changes: int) -> None:
         full_ms = (time.perf_counter() - t0) * 1000
         full_bytes = sum(conn.sent)
 
-        total = len(state.upcoming_ids) + len(state.past_ids)
+        total = len(state.activities.upcoming_ids) + len(state.activities.past_ids)
         print(f"\n2. The paged list of {total} activities (first page: {n_rows} rows)")
-        print(f"   first render (build + send {n_rows} rows): {first_ms:8.1f} ms"
-              f"  {first_bytes:>10,} bytes")
-        print(f"   {changes} changes on shown rows (rows updated: {inc_rows},"
-              f" ~{controls_touched} controls, {inc_msgs} messages):")
+        print(
+            f"   first render (build + send {n_rows} rows): {first_ms:8.1f} ms"
+            f"  {first_bytes:>10,} bytes"
+        )
+        print(
+            f"   {changes} changes on shown rows (rows updated: {inc_rows},"
+            f" ~{controls_touched} controls, {inc_msgs} messages):"
+        )
         print(f"     state: re-read the ordered lists {inc_reload:8.1f} ms")
-        print(f"     view: sync_rows + page.update(*dirty) {inc_ms:8.1f} ms"
-              f"  {inc_bytes:>10,} bytes")
-        print(f"   {changes} changes on rows not shown (rows updated: {hid_rows},"
-              f" {hid_msgs} messages):")
+        print(
+            f"     view: sync_rows + page.update(*dirty) {inc_ms:8.1f} ms  {inc_bytes:>10,} bytes"
+        )
+        print(
+            f"   {changes} changes on rows not shown (rows updated: {hid_rows},"
+            f" {hid_msgs} messages):"
+        )
         print(f"     state: re-read the ordered lists {hid_reload:8.1f} ms")
-        print(f"     view: sync_rows (+ update if any) {hid_ms:8.1f} ms"
-              f"  {hid_bytes:>10,} bytes")
-        print(f"   'Show more' (list now {more_rows} rows):"
-              f" {more_ms:8.1f} ms  {more_bytes:>10,} bytes")
+        print(f"     view: sync_rows (+ update if any) {hid_ms:8.1f} ms  {hid_bytes:>10,} bytes")
+        print(
+            f"   'Show more' (list now {more_rows} rows):"
+            f" {more_ms:8.1f} ms  {more_bytes:>10,} bytes"
+        )
         print(f"   same change via page.update():   {whole_ms:8.1f} ms  {whole_bytes:>10,} bytes")
         print(f"   rebuilding every shown row:      {full_ms:8.1f} ms  {full_bytes:>10,} bytes")
         print(f"   time ratio view patch / whole-page update: {inc_ms / max(whole_ms, 1e-9):8.3f}")

@@ -66,3 +66,29 @@ class TokenStore:
             pass  # nothing saved: already signed out
         except KeyringError as exc:
             self._fall_back(exc)
+
+
+class MemoryTokenStore:
+    """A session token kept in this process only (web sessions served to many users).
+
+    Same interface as ``TokenStore``; ``persistent`` is False so the UI says
+    that the user will have to sign in again next time.
+    """
+
+    persistent = False
+
+    def __init__(self) -> None:
+        """Start signed out."""
+        self._token: str | None = None
+
+    def get(self) -> str | None:
+        """The current token, or None."""
+        return self._token
+
+    def set(self, token: str) -> None:
+        """Remember ``token`` for this process."""
+        self._token = token
+
+    def clear(self) -> None:
+        """Forget the token."""
+        self._token = None

@@ -76,7 +76,7 @@ class AccountView:
 
     def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
         async def choose(_e: ft.Event[ft.Control]) -> None:
-            await self.state.set_language(lang)
+            await self.state.language.set_language(lang)
 
         return choose
 

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from app.state import ActivityItem, AppState
+from app.activities import ActivityItem
+from app.state import AppState
 from app.views.theme import STATUS_COLORS, section_title
 
 # Rows per section on the first show, and added by each "Show more".
@@ -144,12 +145,12 @@ class ActivitiesView:
     @property
     def shown_upcoming(self) -> list[str]:
         """Ids of the upcoming rows on screen."""
-        return self.state.upcoming_ids[: self.upcoming_limit]
+        return self.state.activities.upcoming_ids[: self.upcoming_limit]
 
     @property
     def shown_past(self) -> list[str]:
         """Ids of the past rows on screen (none before the first download)."""
-        return self.state.past_ids[: self.past_limit]
+        return self.state.activities.past_ids[: self.past_limit]
 
     def reset_pages(self) -> None:
         """Back to the first page of each section (new session)."""
@@ -180,7 +181,7 @@ class ActivitiesView:
         upcoming_ids, past_ids = self.shown_upcoming, self.shown_past
         wanted = upcoming_ids + past_ids
         for item_id in wanted:
-            item = self.state.items[item_id]
+            item = self.state.activities.items[item_id]
             row = self.rows.get(item_id)
             if row is None:
                 self.rows[item_id] = ActivityRow(item, self._open)
@@ -198,8 +199,8 @@ class ActivitiesView:
             "activities.empty_never_synced" if never else "activities.empty_upcoming"
         )
         self.empty_past.value = tr.t("activities.empty_history")
-        more_upcoming = len(self.state.upcoming_ids) - len(upcoming_ids)
-        more_past = len(self.state.past_ids) - len(past_ids)
+        more_upcoming = len(self.state.activities.upcoming_ids) - len(upcoming_ids)
+        more_past = len(self.state.activities.past_ids) - len(past_ids)
         for button, left in ((self.more_upcoming, more_upcoming), (self.more_past, more_past)):
             label = tr.t("activities.show_more", count=left)
             if button.content != label:

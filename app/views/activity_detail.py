@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from app.state import ActionItem, ActivityDetail, AppState, ReportView
+from app.activities import ActionItem, ActivityDetail, ReportView
+from app.state import AppState
 from app.views.theme import section_title, status_chip
 
 ActionHandler = Callable[[ft.Page, str, ActionItem], Awaitable[None]]

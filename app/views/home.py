@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from app.state import ActivityItem, AppState
+from app.activities import ActivityItem
+from app.state import AppState
 from app.views.theme import section_title, status_chip
 
 
@@ -58,7 +59,7 @@ class HomeView:
     def refresh(self) -> None:
         """Fill every text from the state (no ``update`` here)."""
         tr = self.state.tr
-        brand = self.state.branding
+        brand = self.state.company.branding
         self.description.value = (brand.description or "") if brand else ""
         self.description.visible = bool(self.description.value)
         name = self.state.client_name
@@ -77,7 +78,7 @@ class HomeView:
         self.address.visible = bool(brand and brand.maps_url)
         self.next_title.value = tr.t("home.next")
         self.see_all.content = tr.t("home.see_all")
-        self._fill_next(self.state.next_appointment)
+        self._fill_next(self.state.activities.next_appointment)
 
     def _fill_next(self, item: ActivityItem | None) -> None:
         tr = self.state.tr

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 import flet as ft
 
 from app.i18n import Translator
+from app.messages import Message
 from app.new_request import Created, NewRequestModel
-from app.state import Message
 from app.views.theme import section_title
 
 OnCreated = Callable[[Created], Awaitable[None]]

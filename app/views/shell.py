@@ -203,10 +203,10 @@ class Shell:
             dest.label = label
         for dest, label in zip(self.bar.destinations, labels, strict=True):
             dest.label = label
-        brand = self.state.branding
+        brand = self.state.company.branding
         self.header_name.value = brand.name if brand else tr.t("app.title")
         self.header_logo.content = (
-            ft.Image(src=self.state.logo, height=32) if self.state.logo else None
+            ft.Image(src=self.state.company.logo, height=32) if self.state.company.logo else None
         )
         self.refresh_icon.tooltip = tr.t("activities.refresh")
         self.refresh_button.label = tr.t("activities.refresh")

@@ -15,14 +15,16 @@ from concurrent.futures import Future
 import flet as ft
 
 from app.i18n import LANGUAGES
-from app.state import AppState, SignInStep, minutes_for
+from app.messages import minutes_for
+from app.sign_in import SignInStep
+from app.state import AppState
 
 
 class SignInView:
     """The three sign-in forms in one card; ``control`` is what the shell shows."""
 
     def __init__(self, state: AppState) -> None:
-        """Build the controls once; ``refresh`` fills them from ``state.signin``."""
+        """Build the controls once; ``refresh`` fills them from ``state.sign_in.form``."""
         self.state = state
         self._tick_task: Future[None] | None = None
         self.title = ft.Text(size=24, weight=ft.FontWeight.BOLD)
@@ -129,7 +131,7 @@ class SignInView:
 
     def refresh(self) -> None:
         """Show the form and texts for the current step (no ``update`` here)."""
-        s = self.state.signin
+        s = self.state.sign_in.form
         tr = self.state.tr
         step = s.step
         self.identifier_form.visible = step == SignInStep.IDENTIFIER
@@ -160,8 +162,8 @@ class SignInView:
         self.back_button.content = tr.t("signin.back")
         self.confirm_link_button.content = tr.t("signin.confirm_link")
         self.cancel_link_button.content = tr.t("signin.back")
-        self.set_logo(self.state.logo)
-        self.company.value = self.state.company_name or ""
+        self.set_logo(self.state.company.logo)
+        self.company.value = self.state.company.name or ""
         self.company.visible = bool(self.company.value)
         self.error.value = s.error.text(tr) if s.error else ""
         self.error.visible = s.error is not None
@@ -180,14 +182,14 @@ class SignInView:
 
     def _refresh_countdown(self) -> None:
         tr = self.state.tr
-        left = self.state.signin.resend_seconds_left(self.state.monotonic())
+        left = self.state.sign_in.form.resend_seconds_left(self.state.monotonic())
         if left >= 60:
             # "in 46 min", never "in 2724 s".
             self.countdown.value = tr.t("signin.resend_in_minutes", minutes=minutes_for(left))
         else:
             self.countdown.value = tr.t("signin.resend_in", seconds=left)
         self.countdown.visible = left > 0
-        self.resend_button.disabled = left > 0 or self.state.signin.busy
+        self.resend_button.disabled = left > 0 or self.state.sign_in.form.busy
 
     def start_countdown(self, page: ft.Page) -> None:
         """Tick the resend countdown every second while the code form is shown."""
@@ -195,13 +197,13 @@ class SignInView:
             self._tick_task = page.run_task(self._tick)
 
     async def _tick(self) -> None:
-        while self.state.signin.step == SignInStep.CODE and not self.state.signed_in:
+        while self.state.sign_in.form.step == SignInStep.CODE and not self.state.signed_in:
             self._refresh_countdown()
             if self.countdown.page:
                 # Only the countdown and the resend button: re-sending the
                 # form while the user types could drop a keystroke.
                 self.countdown.page.update(self.countdown, self.resend_button)
-            if self.state.signin.resend_seconds_left(self.state.monotonic()) == 0:
+            if self.state.sign_in.form.resend_seconds_left(self.state.monotonic()) == 0:
                 return
             await asyncio.sleep(1)
 
@@ -212,12 +214,12 @@ class SignInView:
         # it, Flet's update at the end of this handler would wipe digits the
         # person has already started typing.
         self.code.value = ""
-        if await self.state.request_code(self.identifier.value or ""):
+        if await self.state.sign_in.request_code(self.identifier.value or ""):
             self.start_countdown(self.control.page)
             await self._focus_code()
 
     async def _verify(self, _e: ft.Event[ft.Control]) -> None:
-        if await self.state.verify_code(self.code.value or ""):
+        if await self.state.sign_in.verify_code(self.code.value or ""):
             return
         # A refused code is of no use: clear it for the next try. Sent at once
         # (the "signin" event already went out with the old value).
@@ -238,22 +240,22 @@ class SignInView:
 
     def _language_handler(self, lang: str):  # noqa: ANN202 - a Flet event handler
         async def choose(_e: ft.Event[ft.Control]) -> None:
-            await self.state.set_language(lang)
+            await self.state.language.set_language(lang)
 
         return choose
 
     async def _resend(self, _e: ft.Event[ft.Control]) -> None:
-        if await self.state.resend_code():
+        if await self.state.sign_in.resend_code():
             self.start_countdown(self.control.page)
 
     async def _show_link(self, _e: ft.Event[ft.Control]) -> None:
-        await self.state.show_step(SignInStep.LINK)
+        await self.state.sign_in.show_step(SignInStep.LINK)
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
-        await self.state.show_step(SignInStep.IDENTIFIER)
+        await self.state.sign_in.show_step(SignInStep.IDENTIFIER)
 
     async def _confirm_link(self, _e: ft.Event[ft.Control]) -> None:
-        await self.state.confirm_opened_link()
+        await self.state.sign_in.confirm_opened_link()
 
     async def _use_link(self, _e: ft.Event[ft.Control]) -> None:
-        await self.state.use_link(self.link.value or "")
+        await self.state.sign_in.use_link(self.link.value or "")

@@ -18,12 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import booking_rules
+from app.activities import ACTIVITIES
 from app.booking import BookingModel, Phase
 from app.i18n import parse_utc
-from app.state import ACTIVITIES, AppState, MemoryTokenStore
+from app.state import AppState
 from app.sync.api import Offline, PortalApi
 from app.sync.engine import SyncStatus, open_store
 from app.sync.store import Store
+from app.sync.tokens import MemoryTokenStore
 from backend.core.config import Settings
 from backend.models import ActivityStep, Mutation
 from tests.backend.test_booking import Booking, new_id
@@ -165,7 +167,7 @@ async def test_booking_shows_the_new_date_everywhere_at_once(
         events.append(event)
 
     state.subscribe(listen)
-    assert state.next_appointment is None
+    assert state.activities.next_appointment is None
     await model.open(aid)
     slot = first_slot(model)
     question = model.choose(slot.key)
@@ -175,11 +177,11 @@ async def test_booking_shows_the_new_date_everywhere_at_once(
     assert slot.day_text in (model.screen.booked_text or "")
     # No sync needed: the list, the detail and home read the stored answer.
     assert "data" in events
-    item = state.items[aid]
-    assert item.status == "scheduled" and aid in state.upcoming_ids
+    item = state.activities.items[aid]
+    assert item.status == "scheduled" and aid in state.activities.upcoming_ids
     assert item.window_text == slot.window_text
-    assert state.next_appointment and state.next_appointment.id == aid
-    detail = await state.activity_detail(aid)
+    assert state.activities.next_appointment and state.activities.next_appointment.id == aid
+    detail = await state.activities.activity_detail(aid)
     assert detail and detail.item.date_text == item.date_text
     assert [a.kind for a in detail.actions] == ["reschedule", "cancel"]
     assert detail.can_add_to_calendar
@@ -203,10 +205,10 @@ async def test_a_retry_after_a_lost_answer_replays_the_same_key(
     assert screen.notice.key == "booking.offline_send"
     assert screen.chosen is not None  # kept for "Try again"
     # The server booked it, but nothing here pretends so before it answered.
-    assert state.items[aid].status == "to_schedule"
+    assert state.activities.items[aid].status == "to_schedule"
     assert await model.retry()
     assert flaky.keys[0] == flaky.keys[1] and keys.made == [flaky.keys[0]]
-    assert state.items[aid].status == "scheduled"
+    assert state.activities.items[aid].status == "scheduled"
     assert steps(db, aid) == ["scheduled"]  # booked once, the retry was replayed
     db.expire_all()
     assert db.get(Mutation, f"{world.clients[0].id}:{flaky.keys[0]}") is not None
@@ -254,11 +256,11 @@ async def test_losing_the_race_shows_fresh_proposals_without_reload(
     )
     fresh = [s for d in screen.days for s in d.slots]
     assert fresh and slot.key not in {s.key for s in fresh}
-    assert state.items[aid].status == "to_schedule"
+    assert state.activities.items[aid].status == "to_schedule"
     # Pick a fresh one: booked.
     model.choose(fresh[0].key)
     assert await model.confirm()
-    assert state.items[aid].status == "scheduled"
+    assert state.activities.items[aid].status == "scheduled"
     assert steps(db, aid) == ["scheduled"]
 
 
@@ -278,7 +280,7 @@ async def test_offline_the_slots_screen_explains_and_reloads_when_back(
     assert "Rien n’a été réservé" in screen.notice.text(state.tr)
     assert store.get(ACTIVITIES, aid)["status"] == "to_schedule"  # type: ignore[index]
     # The detail keeps the button (it explains on the next screen).
-    detail = await state.activity_detail(aid)
+    detail = await state.activities.activity_detail(aid)
     assert detail and [a.kind for a in detail.actions] == ["book", "cancel"]
     # "Try again" while still offline stays offline...
     await model.retry()
@@ -312,7 +314,7 @@ async def test_reschedule_shows_the_current_date_and_the_guardrails(
 ) -> None:
     aid = activity_id(world)
     await book_first(model, aid)
-    before = state.items[aid]
+    before = state.activities.items[aid]
     screen = await model.open(aid)
     assert screen.kind == "reschedule" and screen.phase == Phase.READY
     doc = state.store.get(ACTIVITIES, aid)
@@ -335,10 +337,10 @@ async def test_reschedule_shows_the_current_date_and_the_guardrails(
     last = [s for d in screen.days for s in d.slots][-1]
     model.choose(last.key)
     assert await model.confirm()
-    assert state.items[aid].window_text == last.window_text
+    assert state.activities.items[aid].window_text == last.window_text
     assert steps(db, aid) == ["scheduled", "rescheduled"]
     # The one move allowed online is used: the button goes, the detail says why.
-    detail = await state.activity_detail(aid)
+    detail = await state.activities.activity_detail(aid)
     assert detail and [a.kind for a in detail.actions] == ["cancel"]
     assert detail.change_note and "+33 4 72 00 00 00" in detail.change_note
     again = await model.open(aid)
@@ -364,7 +366,7 @@ async def test_within_the_cutoff_nothing_can_be_changed_online(
     assert model.screen and model.screen.phase == Phase.FAILED and model.screen.notice
     assert model.screen.notice.key == "booking.blocked.too_late"
     assert "Appelez-nous au +33 4 72 00 00 00" in model.screen.notice.text(state.tr)
-    detail = await state.activity_detail(aid)
+    detail = await state.activities.activity_detail(aid)
     assert detail and detail.actions == []
     assert detail.change_note and "si près de la visite" in detail.change_note
     assert detail.can_add_to_calendar  # still coming: the calendar file stays
@@ -388,11 +390,11 @@ async def test_cancel_needs_a_reason_and_moves_to_history_with_it(
     assert problem and problem.key == "cancel.error.choose"
     problem = await model.cancel(aid, "other", "   ")
     assert problem and problem.key == "cancel.error.details"
-    assert state.items[aid].status == "scheduled"
+    assert state.activities.items[aid].status == "scheduled"
     assert await model.cancel(aid, "not_available", "En déplacement ce jour-là") is None
-    assert aid in state.past_ids and aid not in state.upcoming_ids
-    assert state.next_appointment is None
-    detail = await state.activity_detail(aid)
+    assert aid in state.activities.past_ids and aid not in state.activities.upcoming_ids
+    assert state.activities.next_appointment is None
+    detail = await state.activities.activity_detail(aid)
     assert detail and detail.item.status == "cancelled"
     assert detail.cancel_reason == "Je ne serai pas disponible — En déplacement ce jour-là"
     assert detail.actions == [] and not detail.can_add_to_calendar
@@ -407,11 +409,11 @@ async def test_cancel_retried_after_a_lost_answer_uses_the_same_key(
     state.api.cancel = flaky  # type: ignore[method-assign]
     problem = await model.cancel(aid, "fixed", "")
     assert problem and problem.key == "cancel.offline"
-    assert state.items[aid].status == "to_schedule"  # not shown as cancelled yet
+    assert state.activities.items[aid].status == "to_schedule"  # not shown as cancelled yet
     assert await model.cancel(aid, "fixed", "") is None
     assert flaky.keys[0] == flaky.keys[1] and keys.made == [flaky.keys[0]]
     assert steps(db, aid) == ["cancelled"]
-    assert state.items[aid].status == "cancelled"
+    assert state.activities.items[aid].status == "cancelled"
 
 
 # --- which buttons, calendar -------------------------------------------------------------

@@ -12,11 +12,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.activities import ACTIVITIES
 from app.new_request import NewRequestModel
-from app.state import ACTIVITIES, AppState, MemoryTokenStore
+from app.state import AppState
 from app.sync.api import PortalApi
 from app.sync.engine import open_store
 from app.sync.store import Store
+from app.sync.tokens import MemoryTokenStore
 from backend.models import Activity, ActivityType, Client, Mutation, OutgoingMessage
 from backend.services import feed
 from tests import factories
@@ -58,11 +60,11 @@ async def state(api: FastAPI, store: Store, clock: Clock, setup: Setup) -> Async
     portal = PortalApi.embedded(api)
     s = AppState(portal, store, MemoryTokenStore(), clock=clock)
     await s.start()
-    assert await s.request_code("alice@example.com")
+    assert await s.sign_in.request_code("alice@example.com")
     with api.state.sessionmaker() as db:
         body = db.scalars(select(OutgoingMessage.body).order_by(OutgoingMessage.id.desc())).first()
     assert body
-    assert await s.verify_code(re.findall(r"\b\d{6}\b", body)[-1])
+    assert await s.sign_in.verify_code(re.findall(r"\b\d{6}\b", body)[-1])
     assert await s.refresh() is not None
     yield s
     await portal.aclose()
@@ -110,8 +112,8 @@ async def test_submit_creates_the_request_and_lists_it_at_once_marked_requested(
     created = await model.submit()
     assert created is not None and created.bookable
     # In the list before any sync, at the top of the undated ones, marked as requested.
-    assert created.activity_id in state.upcoming_ids
-    item = state.items[created.activity_id]
+    assert created.activity_id in state.activities.upcoming_ids
+    item = state.activities.items[created.activity_id]
     assert item.requested and item.status_label == "Requested"
     assert item.reference_text == f"Ref. {created.activity_id}"
     assert item.requested_text and item.requested_text.startswith("Requested on ")
@@ -120,7 +122,7 @@ async def test_submit_creates_the_request_and_lists_it_at_once_marked_requested(
     assert "available_actions" not in doc  # stored like a synced document
     # The next sync brings the same activity, still one.
     await state.refresh()
-    assert state.upcoming_ids.count(created.activity_id) == 1
+    assert state.activities.upcoming_ids.count(created.activity_id) == 1
     assert count_activities(api) == 1
 
 
@@ -189,14 +191,14 @@ async def test_a_link_to_an_appointment_not_here_yet_downloads_first(
         db.commit()
         activity_id = str(new.id)
     assert state.store.get(ACTIVITIES, activity_id) is None
-    await state.ensure_activity(activity_id)
+    await state.activities.ensure_activity(activity_id)
     assert state.store.get(ACTIVITIES, activity_id) is not None
     # Already here: no download (the unreachable server is never asked).
     working = state.api
     state.api = PortalApi.remote("http://127.0.0.1:9")
     state.api.token = working.token
     try:
-        await state.ensure_activity(activity_id)
+        await state.activities.ensure_activity(activity_id)
         assert not state.offline
     finally:
         await state.api.aclose()

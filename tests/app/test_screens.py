@@ -15,8 +15,10 @@ from typing import Any
 import flet as ft
 import pytest
 
+from app.activities import ACTIVITIES, report_view
+from app.messages import Message
 from app.new_request import Choice, NewRequestModel
-from app.state import ACTIVITIES, AppState, Message, report_view
+from app.state import AppState
 from app.views.activities import ActivitiesView
 from app.views.activity_detail import ActivityDetailView
 from app.views.new_request import NewRequestView
@@ -84,7 +86,7 @@ async def state(tmp_path: Path) -> AsyncIterator[AppState]:
 
 async def put(state: AppState, *docs: dict[str, Any]) -> None:
     state.store.put_many(ACTIVITIES, [(str(d["id"]), d) for d in docs])
-    await state._reload_activities(None)
+    await state.activities.reload(None)
 
 
 async def no_open(_id: str) -> None:
@@ -101,7 +103,7 @@ async def nothing() -> None:
 async def test_the_report_is_a_titled_summary_and_a_list(state: AppState) -> None:
     await put(state, doc(1, status="done", scheduled_start=z(NOW), closure_report=REPORT))
     view = ActivityDetailView(state, nothing)
-    view.show(await state.activity_detail("1"))
+    view.show(await state.activities.activity_detail("1"))
     texts = all_texts(view.control)
     start = texts.index("Intervention report")
     assert texts[start + 1 : start + 8] == [
@@ -137,7 +139,7 @@ async def test_showing_an_appointment_again_shows_each_step_once(state: AppState
     await put(state, doc(1, status="in_progress", scheduled_start=z(NOW), steps=steps))
     view = ActivityDetailView(state, nothing)
     for _ in range(3):
-        view.show(await state.activity_detail("1"))
+        view.show(await state.activities.activity_detail("1"))
     texts = all_texts(view.control)
     assert texts.count("Request received") == 1
     assert texts.count("Work started") == 1
@@ -244,7 +246,7 @@ async def test_the_refresh_control_is_a_named_button(state: AppState) -> None:
     assert isinstance(shell.refresh_button, ft.Semantics)
     assert shell.refresh_button.button is True
     assert shell.refresh_button.label == "Refresh"
-    await state.set_language("fr")
+    await state.language.set_language("fr")
     shell.refresh_all()
     assert shell.refresh_button.label == "Actualiser"
 

@@ -16,10 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.state import AppState, MemoryTokenStore, SignInStep, link_token_from, message_for
+from app.messages import message_for
+from app.sign_in import SignInStep, link_token_from
+from app.state import AppState
 from app.sync.api import Offline, PortalApi, RateLimited, Rejected
 from app.sync.engine import open_store
 from app.sync.store import Store
+from app.sync.tokens import MemoryTokenStore
 from backend.core.config import Settings
 from backend.models import Client, OutgoingMessage
 from backend.services.auth import issue_permanent_link, link_url
@@ -71,8 +74,8 @@ def last_code(api: FastAPI, recipient: str) -> str:
 
 
 async def sign_in(state: AppState, api: FastAPI, email: str = "alice@example.com") -> None:
-    assert await state.request_code(email)
-    assert await state.verify_code(last_code(api, email))
+    assert await state.sign_in.request_code(email)
+    assert await state.sign_in.verify_code(last_code(api, email))
 
 
 # --- sign in ------------------------------------------------------------------
@@ -88,25 +91,27 @@ async def test_sign_in_with_code_then_sync_lists_activities(
 
     state.subscribe(listen)
     assert not state.signed_in
-    assert await state.request_code("alice@example.com")
-    assert state.signin.step == SignInStep.CODE
-    assert state.signin.resend_seconds_left(state.monotonic()) > 50
-    assert await state.verify_code(last_code(api, "alice@example.com"))
+    assert await state.sign_in.request_code("alice@example.com")
+    assert state.sign_in.form.step == SignInStep.CODE
+    assert state.sign_in.form.resend_seconds_left(state.monotonic()) > 50
+    assert await state.sign_in.verify_code(last_code(api, "alice@example.com"))
     assert state.signed_in
     assert state.tokens.get() and state.api.token == state.tokens.get()
     assert "session" in events
 
     result = await state.refresh()
     assert result is not None and result.changed > 0
-    assert state.upcoming_ids == [str(world.upcoming.id)]
+    assert state.activities.upcoming_ids == [str(world.upcoming.id)]
     # Cancelled visits are history, even when their date is still ahead.
-    assert state.past_ids == [str(world.cancelled.id), str(world.past.id)]
-    assert str(world.bobs.id) not in state.items  # another client's visit
-    assert state.next_appointment and state.next_appointment.id == str(world.upcoming.id)
-    assert state.branding and state.branding.name == world.bu.name
-    assert state.branding.tel_url and state.branding.tel_url.startswith("tel:+33")
+    assert state.activities.past_ids == [str(world.cancelled.id), str(world.past.id)]
+    assert str(world.bobs.id) not in state.activities.items  # another client's visit
+    assert state.activities.next_appointment and state.activities.next_appointment.id == str(
+        world.upcoming.id
+    )
+    assert state.company.branding and state.company.branding.name == world.bu.name
+    assert state.company.branding.tel_url and state.company.branding.tel_url.startswith("tel:+33")
     assert state.client_name == world.alice.name
-    assert state.logo  # downloaded from /assets/logo.png and cached
+    assert state.company.logo  # downloaded from /assets/logo.png and cached
     assert state.sync_status.state == "idle"
     assert "data" in events and "status" in events
 
@@ -116,15 +121,15 @@ async def test_items_are_formatted_in_the_business_unit_zone(
 ) -> None:
     await sign_in(state, api)
     await state.refresh()
-    await state.set_language("en")
-    item = state.items[str(world.upcoming.id)]
+    await state.language.set_language("en")
+    item = state.activities.items[str(world.upcoming.id)]
     assert item.status_label == "Scheduled"
     assert " at " in item.date_text
-    await state.set_language("fr")
-    item = state.items[str(world.upcoming.id)]
+    await state.language.set_language("fr")
+    item = state.activities.items[str(world.upcoming.id)]
     assert item.status_label == "Planifié"
     assert " à " in item.date_text
-    detail = await state.activity_detail(str(world.upcoming.id))
+    detail = await state.activities.activity_detail(str(world.upcoming.id))
     assert detail is not None
     # 3 days before the visit: reschedule is usable (it needs 24 h); the access
     # form is configured and available but has no screen yet: not shown.
@@ -138,7 +143,7 @@ async def test_actions_follow_the_clock(
     await sign_in(state, api)
     await state.refresh()
     clock.advance(days=2, hours=12)  # 12 h before the visit: too late to reschedule
-    detail = await state.activity_detail(str(world.upcoming.id))
+    detail = await state.activities.activity_detail(str(world.upcoming.id))
     assert detail is not None
     assert [a.key for a in detail.actions] == []
     assert detail.change_note and world.bu.phone in detail.change_note  # says whom to call
@@ -147,62 +152,64 @@ async def test_actions_follow_the_clock(
 async def test_wrong_code_says_how_many_tries_are_left(
     state: AppState, api: FastAPI, world: World
 ) -> None:
-    await state.request_code("alice@example.com")
+    await state.sign_in.request_code("alice@example.com")
     good = last_code(api, "alice@example.com")
     wrong = "000000" if good != "000000" else "111111"
-    assert not await state.verify_code(wrong)
-    assert state.signin.error is not None
-    assert state.signin.error.key == "signin.error.wrong_code"
-    assert state.signin.error.params == {"tries": 2}
-    assert "2" in state.signin.error.text(state.tr)
-    assert not await state.verify_code("12ab")
-    assert state.signin.error.key == "signin.error.bad_code_format"
+    assert not await state.sign_in.verify_code(wrong)
+    assert state.sign_in.form.error is not None
+    assert state.sign_in.form.error.key == "signin.error.wrong_code"
+    assert state.sign_in.form.error.params == {"tries": 2}
+    assert "2" in state.sign_in.form.error.text(state.tr)
+    assert not await state.sign_in.verify_code("12ab")
+    assert state.sign_in.form.error.key == "signin.error.bad_code_format"
 
 
 async def test_code_dies_after_three_wrong_tries(
     state: AppState, api: FastAPI, world: World
 ) -> None:
-    await state.request_code("alice@example.com")
+    await state.sign_in.request_code("alice@example.com")
     good = last_code(api, "alice@example.com")
     wrong = "000000" if good != "000000" else "111111"
     for _ in range(3):
-        await state.verify_code(wrong)
-    assert state.signin.error is not None
-    assert state.signin.error.key == "signin.error.code_dead"
-    assert not await state.verify_code(good)
+        await state.sign_in.verify_code(wrong)
+    assert state.sign_in.form.error is not None
+    assert state.sign_in.form.error.key == "signin.error.code_dead"
+    assert not await state.sign_in.verify_code(good)
     assert not state.signed_in
 
 
 async def test_expired_code_is_explained(
     state: AppState, api: FastAPI, world: World, clock: Clock
 ) -> None:
-    await state.request_code("alice@example.com")
+    await state.sign_in.request_code("alice@example.com")
     code = last_code(api, "alice@example.com")
     clock.advance(minutes=11)
-    assert not await state.verify_code(code)
-    assert state.signin.error is not None
-    assert state.signin.error.key == "signin.error.code_expired"
+    assert not await state.sign_in.verify_code(code)
+    assert state.sign_in.form.error is not None
+    assert state.sign_in.form.error.key == "signin.error.code_expired"
 
 
 async def test_resend_too_soon_gives_retry_minutes(
     state: AppState, api: FastAPI, world: World
 ) -> None:
-    await state.request_code("alice@example.com")
+    await state.sign_in.request_code("alice@example.com")
     # The countdown stops a resend in the app itself...
-    assert not await state.resend_code()
+    assert not await state.sign_in.resend_code()
     # ...and the server's 429 a moment after a code was sent is the code form
     # with its countdown, not an error beside "we sent you a code".
-    await state.request_code("alice@example.com")
-    assert state.signin.error is None
-    assert state.signin.step == SignInStep.CODE
-    assert 0 < state.signin.resend_seconds_left(state.monotonic()) <= 60
+    await state.sign_in.request_code("alice@example.com")
+    assert state.sign_in.form.error is None
+    assert state.sign_in.form.step == SignInStep.CODE
+    assert 0 < state.sign_in.form.resend_seconds_left(state.monotonic()) <= 60
 
 
 async def test_unknown_identifier_looks_the_same(state: AppState, world: World) -> None:
-    assert await state.request_code("nobody@example.com")
-    assert state.signin.error is None
-    assert not await state.request_code("   ")
-    assert state.signin.error and state.signin.error.key == "signin.error.empty_identifier"
+    assert await state.sign_in.request_code("nobody@example.com")
+    assert state.sign_in.form.error is None
+    assert not await state.sign_in.request_code("   ")
+    assert (
+        state.sign_in.form.error and state.sign_in.form.error.key == "signin.error.empty_identifier"
+    )
 
 
 def test_error_mapping() -> None:
@@ -224,9 +231,9 @@ async def test_sign_in_with_permanent_link(
     with api.state.sessionmaker() as db:
         token = issue_permanent_link(db, settings, world.alice.id, clock.now, "test")
         db.commit()
-    assert not await state.use_link("https://portal.example/login/link#not-a-real-token")
-    assert state.signin.error and state.signin.error.key == "error.link_invalid"
-    assert await state.use_link(link_url(settings, token))
+    assert not await state.sign_in.use_link("https://portal.example/login/link#not-a-real-token")
+    assert state.sign_in.form.error and state.sign_in.form.error.key == "error.link_invalid"
+    assert await state.sign_in.use_link(link_url(settings, token))
     assert state.signed_in
 
 
@@ -254,11 +261,11 @@ async def test_an_opened_link_waits_for_the_person_to_confirm(
     token = await sms_link_token(api)
     # Opening (even twice, as a link scanner would) asks first and uses nothing.
     for _ in range(2):
-        assert await state.open_link(token)
-        assert state.signin.step == SignInStep.CONFIRM_LINK
-        assert state.signin.link_business_unit == world.bu.name
+        assert await state.sign_in.open_link(token)
+        assert state.sign_in.form.step == SignInStep.CONFIRM_LINK
+        assert state.sign_in.form.link_business_unit == world.bu.name
         assert not state.signed_in
-    assert await state.confirm_opened_link()
+    assert await state.sign_in.confirm_opened_link()
     assert state.signed_in
 
 
@@ -266,41 +273,41 @@ async def test_an_opened_link_already_used_is_explained_on_the_link_form(
     state: AppState, api: FastAPI, world: World
 ) -> None:
     token = await sms_link_token(api)
-    assert await state.open_link(token)
-    assert await state.confirm_opened_link()
+    assert await state.sign_in.open_link(token)
+    assert await state.sign_in.confirm_opened_link()
     await state.sign_out()
-    assert not await state.open_link(token)
-    assert state.signin.step == SignInStep.LINK
-    assert state.signin.error and state.signin.error.key == "error.link_invalid"
-    assert not state.signin.busy
+    assert not await state.sign_in.open_link(token)
+    assert state.sign_in.form.step == SignInStep.LINK
+    assert state.sign_in.form.error and state.sign_in.form.error.key == "error.link_invalid"
+    assert not state.sign_in.form.busy
 
 
 async def test_a_link_used_elsewhere_between_open_and_confirm_lands_on_the_link_form(
     state: AppState, api: FastAPI, world: World
 ) -> None:
     token = await sms_link_token(api)
-    assert await state.open_link(token)
+    assert await state.sign_in.open_link(token)
     other = PortalApi.embedded(api)
     await other.confirm_link(token)  # the same SMS link used on another device
     await other.aclose()
-    assert not await state.confirm_opened_link()
-    assert state.signin.step == SignInStep.LINK
-    assert state.signin.opened_link is None
-    assert state.signin.error and state.signin.error.key == "error.link_invalid"
+    assert not await state.sign_in.confirm_opened_link()
+    assert state.sign_in.form.step == SignInStep.LINK
+    assert state.sign_in.form.opened_link is None
+    assert state.sign_in.form.error and state.sign_in.form.error.key == "error.link_invalid"
 
 
 async def test_the_sign_in_screen_shows_the_company_before_sign_in(
     state: AppState, api: FastAPI, world: World
 ) -> None:
-    assert state.company_name is None and state.logo is None
-    await state.load_public_branding()
-    assert state.company_name == world.bu.name
-    assert state.company_color == world.bu.primary_color
-    assert state.logo and state.logo.startswith(b"\x89PNG")
+    assert state.company.name is None and state.company.logo is None
+    await state.company.load_public_branding()
+    assert state.company.name == world.bu.name
+    assert state.company.color == world.bu.primary_color
+    assert state.company.logo and state.company.logo.startswith(b"\x89PNG")
     await sign_in(state, api)
     await state.sign_out()
-    await state.load_public_branding()
-    assert state.company_name == world.bu.name and state.logo
+    await state.company.load_public_branding()
+    assert state.company.name == world.bu.name and state.company.logo
 
 
 async def test_no_public_company_leaves_the_sign_in_screen_neutral(
@@ -309,8 +316,8 @@ async def test_no_public_company_leaves_the_sign_in_screen_neutral(
     dead = PortalApi.remote("http://127.0.0.1:9")
     s = AppState(dead, open_store(tmp_path / "c.sqlite3"), MemoryTokenStore(), clock=clock)
     await s.start()
-    await s.load_public_branding()  # offline: no error, nothing shown
-    assert s.company_name is None and s.logo is None
+    await s.company.load_public_branding()  # offline: no error, nothing shown
+    assert s.company.name is None and s.company.logo is None
     await dead.aclose()
 
 
@@ -326,7 +333,7 @@ async def test_choosing_a_language_renders_the_titles_in_it(
     await sign_in(state, api)
     await state.refresh()
     upcoming = str(world.upcoming.id)
-    french = state.items[upcoming].title
+    french = state.activities.items[upcoming].title
     assert state.tr.language == "fr"  # Alice's profile says French
 
     # Offline at first: the choice applies on the device and waits.
@@ -336,15 +343,15 @@ async def test_choosing_a_language_renders_the_titles_in_it(
         raise Offline("no network")
 
     state.api.set_language = offline  # type: ignore[method-assign]
-    await state.set_language("en")
+    await state.language.set_language("en")
     assert state.tr.language == "en"
-    assert state.items[upcoming].title == french
+    assert state.activities.items[upcoming].title == french
     assert state.store.get_meta("ui_language_unsent") == "1"
 
     # Back online: the next sync sends it and brings the re-rendered titles.
     state.api.set_language = real  # type: ignore[method-assign]
     await state.refresh()
-    english = state.items[upcoming].title
+    english = state.activities.items[upcoming].title
     assert english != french and english.startswith("Boiler service ")
     assert state.store.get_meta("ui_language_unsent") is None
     with api.state.sessionmaker() as check:
@@ -378,15 +385,15 @@ async def test_offline_start_shows_cache_and_last_update(
     offline = AppState(dead, store, tokens, clock=clock, sleep=no_sleep)
     await offline.start()
     assert offline.signed_in
-    assert offline.upcoming_ids == [str(world.upcoming.id)]
-    assert offline.branding is not None and offline.logo
+    assert offline.activities.upcoming_ids == [str(world.upcoming.id)]
+    assert offline.company.branding is not None and offline.company.logo
     assert await offline.refresh() is None
     assert offline.offline
-    await offline.set_language("en")
+    await offline.language.set_language("en")
     text = offline.sync_status_text()
     # The sync happened at 09:00 UTC = 10:00 in Paris (clock fixture date).
     assert text == "Offline — last updated 10:00\u00a0AM"  # Babel: no-break space
-    await offline.set_language("fr")
+    await offline.language.set_language("fr")
     assert offline.sync_status_text() == "Hors ligne — dernière mise à jour 10:00"
     await dead.aclose()
     store.close()
@@ -411,12 +418,10 @@ async def test_offline_start_without_any_cache_is_explained(tmp_path: Path, cloc
     store.close()
 
 
-async def test_sign_out_clears_token_and_cache(
-    state: AppState, api: FastAPI, world: World
-) -> None:
+async def test_sign_out_clears_token_and_cache(state: AppState, api: FastAPI, world: World) -> None:
     await sign_in(state, api)
     await state.refresh()
-    await state.set_language("en")
+    await state.language.set_language("en")
     token = state.tokens.get()
     assert state.store.count("activities") > 0
     await state.sign_out()
@@ -425,7 +430,7 @@ async def test_sign_out_clears_token_and_cache(
     assert state.store.count("activities") == 0
     assert state.store.get("profile", "me") is None
     assert state.store.get_meta("cursor") is None
-    assert state.items == {} and state.branding is None
+    assert state.activities.items == {} and state.company.branding is None
     assert state.tr.language == "en"  # the language choice survives
     # The server session is dead too.
     state.api.token = token
@@ -442,7 +447,7 @@ async def test_revoked_session_goes_back_to_sign_in(
     await state.api.logout()  # the session dies elsewhere
     assert await state.refresh() is None
     assert not state.signed_in
-    assert state.signin.error and state.signin.error.key == "error.session_ended"
+    assert state.sign_in.form.error and state.sign_in.form.error.key == "error.session_ended"
     assert state.store.count("activities") == 0
 
 
@@ -452,12 +457,12 @@ async def test_another_client_on_the_same_device_never_sees_old_data(
     await sign_in(state, api)
     await state.refresh()
     # Sign in as Bob without signing out (token replaced, e.g. link opened).
-    await state.request_code("bob@example.com")
-    assert await state.verify_code(last_code(api, "bob@example.com"))
-    assert str(world.upcoming.id) not in state.items
+    await state.sign_in.request_code("bob@example.com")
+    assert await state.sign_in.verify_code(last_code(api, "bob@example.com"))
+    assert str(world.upcoming.id) not in state.activities.items
     await state.refresh()
-    assert str(world.bobs.id) in state.items
-    assert not {str(world.upcoming.id), str(world.past.id)} & set(state.items)
+    assert str(world.bobs.id) in state.activities.items
+    assert not {str(world.upcoming.id), str(world.past.id)} & set(state.activities.items)
 
 
 async def test_incremental_sync_reports_only_changed_rows(
@@ -468,7 +473,7 @@ async def test_incremental_sync_reports_only_changed_rows(
 
     await sign_in(state, api)
     await state.refresh()
-    before = dict(state.items)
+    before = dict(state.activities.items)
     with api.state.sessionmaker() as db:
         activity = db.get(Activity, world.upcoming.id)
         activity.scheduled_start = activity.scheduled_start + timedelta(hours=2)
@@ -478,8 +483,8 @@ async def test_incremental_sync_reports_only_changed_rows(
     result = await state.refresh()
     assert result is not None
     assert result.changed_ids.get("activities") == {str(world.upcoming.id)}
-    assert state.items[str(world.past.id)] is before[str(world.past.id)]  # kept as is
-    assert state.items[str(world.upcoming.id)] != before[str(world.upcoming.id)]
+    assert state.activities.items[str(world.past.id)] is before[str(world.past.id)]  # kept as is
+    assert state.activities.items[str(world.upcoming.id)] != before[str(world.upcoming.id)]
 
 
 def test_now_is_timezone_aware() -> None:
@@ -493,45 +498,48 @@ async def test_the_hourly_limit_is_said_on_the_first_form_only(
     state: AppState, api: FastAPI, world: World, clock: Clock
 ) -> None:
     for _ in range(5):  # five codes an hour
-        assert await state.request_code("alice@example.com")
+        assert await state.sign_in.request_code("alice@example.com")
         clock.advance(seconds=61)
-    await state.show_step(SignInStep.IDENTIFIER)
-    assert not await state.request_code("alice@example.com")
-    assert state.signin.step == SignInStep.IDENTIFIER  # never "we sent you a code"
-    assert state.signin.error is not None
-    assert state.signin.error.key == "signin.error.rate_limited"
-    assert state.signin.error.params["minutes"] > 1
+    await state.sign_in.show_step(SignInStep.IDENTIFIER)
+    assert not await state.sign_in.request_code("alice@example.com")
+    assert state.sign_in.form.step == SignInStep.IDENTIFIER  # never "we sent you a code"
+    assert state.sign_in.form.error is not None
+    assert state.sign_in.form.error.key == "signin.error.rate_limited"
+    assert state.sign_in.form.error.params["minutes"] > 1
 
     # Asking again from the code form: the countdown tells the wait, no error.
-    state.signin.step = SignInStep.CODE
-    state.signin.error = None
-    await state.request_code("alice@example.com")
-    assert state.signin.step == SignInStep.CODE
-    assert state.signin.error is None
-    assert state.signin.resend_seconds_left(state.monotonic()) > 60
+    state.sign_in.form.step = SignInStep.CODE
+    state.sign_in.form.error = None
+    await state.sign_in.request_code("alice@example.com")
+    assert state.sign_in.form.step == SignInStep.CODE
+    assert state.sign_in.form.error is None
+    assert state.sign_in.form.resend_seconds_left(state.monotonic()) > 60
 
 
 async def test_too_many_wrong_codes_lands_on_the_first_form(
     state: AppState, api: FastAPI, world: World, clock: Clock
 ) -> None:
     wrong_tries = 0
-    while state.signin.error is None or state.signin.error.key != "signin.error.rate_limited":
+    while (
+        state.sign_in.form.error is None
+        or state.sign_in.form.error.key != "signin.error.rate_limited"
+    ):
         assert wrong_tries < 20, "the server never limited the failures"
         if wrong_tries % 3 == 0:  # a code dies after three wrong tries: ask another
             clock.advance(seconds=61)
-            await state.show_step(SignInStep.IDENTIFIER)
-            assert await state.request_code("alice@example.com")
+            await state.sign_in.show_step(SignInStep.IDENTIFIER)
+            assert await state.sign_in.request_code("alice@example.com")
         good = last_code(api, "alice@example.com")
-        await state.verify_code("000000" if good != "000000" else "111111")
+        await state.sign_in.verify_code("000000" if good != "000000" else "111111")
         wrong_tries += 1
-    assert state.signin.step == SignInStep.IDENTIFIER
+    assert state.sign_in.form.step == SignInStep.IDENTIFIER
 
 
 async def test_sign_in_speaks_the_company_language_like_the_screens_after_it(
     state: AppState, api: FastAPI, world: World
 ) -> None:
     assert state.tr.language == "en"  # nothing known yet
-    await state.load_public_branding()
+    await state.company.load_public_branding()
     assert state.tr.language == "fr"  # the company's language (world.bu.locale)
     await sign_in(state, api)
     assert state.tr.language == "fr"  # Alice's profile agrees
@@ -540,8 +548,8 @@ async def test_sign_in_speaks_the_company_language_like_the_screens_after_it(
 async def test_a_language_chosen_on_the_sign_in_screen_wins_and_is_saved(
     state: AppState, api: FastAPI, world: World
 ) -> None:
-    await state.load_public_branding()
-    await state.set_language("en")  # on the sign-in screen, before anyone is known
+    await state.company.load_public_branding()
+    await state.language.set_language("en")  # on the sign-in screen, before anyone is known
     await sign_in(state, api)  # Alice's profile says French
     assert state.tr.language == "en"
     await state.refresh()
@@ -553,7 +561,7 @@ async def test_a_language_chosen_on_the_sign_in_screen_wins_and_is_saved(
     # The device keeps the choice: the next person signing in here sees English,
     # and their profile is told, so messages and titles agree with the screens.
     await state.sign_out()
-    await state.load_public_branding()
+    await state.company.load_public_branding()
     assert state.tr.language == "en"
     await sign_in(state, api, "bob@example.com")
     await state.refresh()

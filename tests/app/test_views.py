@@ -15,10 +15,12 @@ from typing import Any
 import flet as ft
 import pytest
 
-from app.state import ACTIVITIES, AppState, MemoryTokenStore
+from app.activities import ACTIVITIES
+from app.state import AppState
 from app.sync.api import PortalApi
 from app.sync.engine import META_CURSOR, META_LAST_SYNC, SyncResult, open_store
 from app.sync.store import Store
+from app.sync.tokens import MemoryTokenStore
 from app.views.account import AccountView
 from app.views.activities import ActivitiesView
 from app.views.home import HomeView
@@ -139,7 +141,7 @@ async def test_first_page_then_show_more_appends(state: AppState) -> None:
 
 async def test_show_more_button_is_translated(state: AppState) -> None:
     view = ActivitiesView(state, no_open, page_size=30)
-    await state.set_language("fr")
+    await state.language.set_language("fr")
     view.refresh()
     assert view.more_upcoming.content == "Afficher plus (40 restants)"
     assert texts(view)[:1] == ["À venir"]
@@ -246,15 +248,15 @@ async def world_state(tmp_path: Path, api: Any, settings: Any, clock: Any) -> As
 
 async def test_sign_in_shows_one_state_and_minutes(world_state: AppState) -> None:
     view = SignInView(world_state)
-    assert await world_state.request_code("alice@example.com")
+    assert await world_state.sign_in.request_code("alice@example.com")
     view.refresh()
     assert view.title.value == "We sent you a code"
     assert not view.error.visible
     # A long wait is told in minutes, never "2724 s".
-    world_state.signin.resend_at = world_state.monotonic() + 2724
+    world_state.sign_in.form.resend_at = world_state.monotonic() + 2724
     view.refresh()
     assert view.countdown.value == "You can ask for a new code in 46 min"
-    world_state.signin.resend_at = world_state.monotonic() + 42.5
+    world_state.sign_in.form.resend_at = world_state.monotonic() + 42.5
     view.refresh()
     assert view.countdown.value == "You can ask for a new code in 43 s"
     # Flutter's untranslated "6 characters remaining" counter comes with max_length.
@@ -263,18 +265,18 @@ async def test_sign_in_shows_one_state_and_minutes(world_state: AppState) -> Non
 
 async def test_a_wrong_code_is_cleared_from_the_field(world_state: AppState) -> None:
     view = SignInView(world_state)
-    assert await world_state.request_code("alice@example.com")
+    assert await world_state.sign_in.request_code("alice@example.com")
     view.code.value = "000000"
     await view._verify(None)  # type: ignore[arg-type]
-    assert world_state.signin.error is not None
-    assert world_state.signin.error.key == "signin.error.wrong_code"
+    assert world_state.sign_in.form.error is not None
+    assert world_state.sign_in.form.error.key == "signin.error.wrong_code"
     assert view.code.value == ""
 
 
 async def test_session_in_memory_is_said_calmly_in_account_only(world_state: AppState) -> None:
     assert not world_state.token_persistent
     sign_in = SignInView(world_state)
-    await world_state.load_public_branding()
+    await world_state.company.load_public_branding()
     sign_in.refresh()
     shown = " ".join(control_texts(sign_in.control))
     assert "session" not in shown.lower()
@@ -289,7 +291,7 @@ async def test_session_in_memory_is_said_calmly_in_account_only(world_state: App
 
 async def test_sign_in_language_buttons_switch_the_screen(world_state: AppState) -> None:
     view = SignInView(world_state)
-    await world_state.load_public_branding()
+    await world_state.company.load_public_branding()
     view.refresh()
     assert view.title.value == "Connexion"
     await view.language_buttons["en"].on_click(None)  # type: ignore[misc]
