@@ -134,8 +134,21 @@ def json_body_problem(body: bytes) -> dict[str, Any] | None:
 
     Malformed JSON is left to FastAPI (its 422 gives the position).
     """
+    non_finite = False
+
+    def parse_float(text: str) -> float:
+        nonlocal non_finite
+        number = float(text)
+        non_finite = non_finite or math.isinf(number)
+        return number
+
+    def parse_constant(_name: str) -> float:
+        nonlocal non_finite
+        non_finite = True
+        return math.nan
+
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_float=parse_float, parse_constant=parse_constant)
     except json.JSONDecodeError:
         return None
     except RecursionError:
@@ -144,6 +157,8 @@ def json_body_problem(body: bytes) -> dict[str, Any] | None:
         return _problem([], "json_invalid", "The body is not valid UTF-8 text.")
     except ValueError:  # an integer with more digits than Python converts
         return _problem([], "json_invalid", "A number in the body has too many digits.")
+    if not non_finite and _depth_at_most(value, MAX_JSON_DEPTH):
+        return None  # the common case: no walk that builds paths
     # Depth-first in document order, without recursion (the input may be deep).
     stack: list[tuple[list[Any], Any, int]] = [([], value, 0)]
     while stack:
@@ -163,6 +178,20 @@ def json_body_problem(body: bytes) -> dict[str, Any] | None:
             items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
             stack.extend(([*path, key], child, depth + 1) for key, child in reversed(items))
     return None
+
+
+def _depth_at_most(value: Any, limit: int) -> bool:
+    """Whether containers nest at most ``limit`` deep (scalars are not visited)."""
+    if not isinstance(value, dict | list):
+        return True
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth >= limit:
+            return False
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return True
 
 
 class JsonBodyGuard:
