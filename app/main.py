@@ -110,9 +110,14 @@ class PortalApp:
         self._open_detail_id: str | None = None
         # Whether the slots screen of the current booking is on the page yet.
         self._booking_shown = False
+        # A request just sent with a bookable type: its slots screen opens
+        # when its address is shown.
+        self._book_on_show: str | None = None
         self._seed: str | None = None
         # The screen a web address asked for; shown now, or right after sign-in.
         self._start_route = Route("home")
+        # The screen of the address the browser shows (its last route change).
+        self._address = Route("home")
         state.subscribe(self._on_event)
 
     async def mount(self) -> None:
@@ -126,7 +131,7 @@ class PortalApp:
         page.on_route_change = self._route_changed
         self.shell.set_width(page.width)
         # A deep link (…/activities/12) opens that screen now, or right after sign-in.
-        self._start_route = parse_route(page.route)
+        self._start_route = self._address = parse_route(page.route)
         self.shell.set_tab(self._start_route.tab)
         page.add(self.root)
         self._show_current()
@@ -251,6 +256,7 @@ class PortalApp:
     async def show_route(self, path: str) -> None:
         """Show the screen of a web address (signed out: remember it for later)."""
         route = parse_route(path)
+        self._address = route
         if not self.state.signed_in:
             self._start_route = route
             return
@@ -277,7 +283,11 @@ class PortalApp:
         await self.navigate(Route("detail", activity_id).path)
 
     async def _show_activity(self, activity_id: str) -> None:
-        """Show one appointment's detail."""
+        """Show one appointment's detail (or its slots screen, for a request just sent)."""
+        if self._book_on_show == activity_id:
+            self._book_on_show = None
+            await self.open_booking(activity_id)
+            return
         self._open_detail_id = activity_id
         self.shell.detail.show(await self.state.activities.activity_detail(activity_id))
         await self.shell.show_detail()
@@ -297,7 +307,12 @@ class PortalApp:
 
     async def _run_action(self, page: ft.Page, activity_id: str, action: ActionItem) -> None:
         if action.kind in SLOT_KINDS:
-            await self.navigate(Route("book", activity_id).path)
+            # A step of the appointment's screen, under its address: Flet's web
+            # client can only push history entries, never replace one, so a
+            # slots screen with its own entry would stay behind after the
+            # booking and Back would reopen it. (/activities/{id}/book stays a
+            # link that opens it.)
+            await self.open_booking(activity_id)
         elif action.kind == "cancel":
             CancelDialog(self.booking, activity_id, self._cancelled).open(page)
 
@@ -312,12 +327,21 @@ class PortalApp:
             await self.shell.show_booking()
 
     async def _booking_closed(self, booked: bool) -> None:
-        """Back from the slots screen to the appointment, which shows the new date."""
+        """Back from the slots screen to the appointment, which shows the new date.
+
+        Opened from the appointment, the slots screen is already at its
+        address: the appointment comes back in place, adding no history entry,
+        so Back then goes where the client came from (the list), not to the
+        slots. Opened by a link to ``/book``, the appointment gets its address.
+        """
         screen = self.booking.screen
         text = screen.booked_text if booked and screen else None
         self.booking.close()
-        if self._open_detail_id:
-            await self.open_activity(self._open_detail_id)
+        activity_id = self._open_detail_id
+        if activity_id and self._address == Route("detail", activity_id):
+            await self._show_activity(activity_id)
+        elif activity_id:
+            await self.open_activity(activity_id)
         if text:
             self._snack(text)
 
@@ -335,7 +359,9 @@ class PortalApp:
     async def _request_created(self, created: Created) -> None:
         """A bookable request goes on to its slots screen; otherwise it is sent."""
         if created.bookable:
-            await self.navigate(Route("book", created.activity_id).path)
+            # The slots open at the new appointment's address, as from its screen.
+            self._book_on_show = created.activity_id
+            await self.navigate(Route("detail", created.activity_id).path)
         else:
             await self.navigate(Route("detail", created.activity_id).path)
             self._snack(self.state.tr.t("request.sent"))

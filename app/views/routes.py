@@ -4,7 +4,11 @@
 ``/activities/{id}/book`` its slots screen, ``/requests/new`` a new request,
 ``/account``. Each navigation inside the app pushes its address, so the
 browser's Back button goes back inside the app and a link opens that screen
-(after sign-in when needed). No Flet here: tests read it directly.
+(after sign-in when needed). One exception: opened from its appointment (or
+right after a request), the slots screen stays at the appointment's address,
+because Flet's web client can push history entries but never replace one, and
+an entry of its own would reopen the slots on Back after the booking. No Flet
+here: tests read it directly.
 """
 
 from __future__ import annotations

@@ -74,9 +74,11 @@ class AppProcess:
     def cached_activity_count(self) -> int:
         """Activities in the app's local cache (not the backend)."""
         with sqlite3.connect(self.data_dir / "cache.sqlite3") as db:
-            return int(db.execute(
-                "SELECT COUNT(*) FROM documents WHERE collection = 'activities'"
-            ).fetchone()[0])
+            return int(
+                db.execute(
+                    "SELECT COUNT(*) FROM documents WHERE collection = 'activities'"
+                ).fetchone()[0]
+            )
 
     def keyring_text(self) -> str:
         """The test keyring file's content ("" when absent)."""
@@ -106,10 +108,23 @@ def start_app(tmp_path: Path, data_dir: Path, *extra: str, name: str = "app") ->
     )
     log_path = tmp_path / f"{name}.log"
     log = log_path.open("w")
-    cmd = [sys.executable, "-m", "app.cli", "app", "--web", "--port", str(port),
-           "--data-dir", str(data_dir), "--sync-interval", "3", *extra]
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "app",
+        "--web",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--sync-interval",
+        "3",
+        *extra,
+    ]
+    process = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
     app = AppProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -156,3 +171,16 @@ def shot(page: object, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(600)  # type: ignore[attr-defined]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def scroll_to(page, locator, steps: int = 40):
+    """Scroll the list until ``locator`` is built (Flutter builds list rows lazily)."""
+    for _ in range(steps):
+        if locator.count():
+            return locator.first
+        size = page.viewport_size or {"width": 390, "height": 844}
+        page.mouse.move(size["width"] / 2, size["height"] * 0.6)  # over the list
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(150)
+    locator.first.wait_for(timeout=5_000)
+    return locator.first

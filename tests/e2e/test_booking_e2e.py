@@ -26,7 +26,7 @@ from backend.models import Activity, ActivityType, BusinessUnit, ClientContact
 from backend.scheduling import Proposal, check_insertion
 from backend.services import booking
 from backend.services.sessions import create_session
-from tests.e2e.conftest import DESKTOP, PHONE, open_app, shot, start_app
+from tests.e2e.conftest import DESKTOP, PHONE, open_app, scroll_to, shot, start_app
 
 pytestmark = pytest.mark.e2e
 
@@ -272,6 +272,43 @@ def test_book_see_it_in_the_list_calendar_reschedule_cancel(
         assert "Traceback" not in app.log_path.read_text()
     except Exception:
         shot(page, f"failure_booking_{phone_or_desktop}")
+        raise
+    finally:
+        rival.close()
+
+
+def test_back_after_booking_goes_to_the_list_not_the_slots(
+    browser, rival_app, tmp_path: Path
+) -> None:
+    """List → appointment → book: the browser's Back then returns to the list.
+
+    Before, the slots screen kept its history entry after the booking, so Back
+    from the booked appointment reopened it ("choose a new slot").
+    """
+    app, rival = rival_app
+    client_id = rival.client_id(app.demo_email())
+    target = rival.bookable(client_id, {"book"})[0]
+    page = open_app(browser, f"{app.url}/activities", DESKTOP)
+    try:
+        sign_in_with_code(page, app)
+        page.get_by_text("À venir", exact=True).wait_for(timeout=30_000)
+        row = page.get_by_role("button").filter(has_text=re.compile(rf"Réf\. {target}\b"))
+        scroll_to(page, row).click()
+        page.wait_for_url(re.compile(rf"/activities/{target}$"))
+        page.get_by_role("button", name="Prendre rendez-vous").click()
+        wait_for_slots(page, "booking_desktop_04_slots_from_the_list")
+        pick_first_slot(page, "Réserver ce créneau ?")
+        page.get_by_text(re.compile("^Réservé : ")).first.wait_for(timeout=30_000)
+        assert page.url.endswith(f"/activities/{target}")
+
+        page.go_back()
+        page.get_by_text("À venir", exact=True).wait_for(timeout=15_000)
+        page.wait_for_url(re.compile(r"/activities$"))
+        assert page.get_by_text(re.compile("^Choisissez un (nouveau )?créneau")).count() == 0
+        shot(page, "booking_desktop_05_back_to_the_list")
+        assert "Traceback" not in app.log_path.read_text()
+    except Exception:
+        shot(page, "failure_booking_back")
         raise
     finally:
         rival.close()

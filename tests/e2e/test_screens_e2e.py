@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE, open_app, shot, start_app
+from tests.e2e.conftest import DESKTOP, PHONE, open_app, scroll_to, shot, start_app
 from tests.e2e.test_app_e2e import ROLES, nav, type_into
 
 # The demo client's first site, as the request form lists it.
@@ -57,19 +57,6 @@ def page_errors(page) -> list[str]:
         lambda m: errors.append(m.text) if "Error" in m.text or "Exception" in m.text else None,
     )
     return errors
-
-
-def scroll_to(page, locator, steps: int = 40):
-    """Scroll the list until ``locator`` is built (Flutter builds list rows lazily)."""
-    for _ in range(steps):
-        if locator.count():
-            return locator.first
-        size = page.viewport_size or {"width": 390, "height": 844}
-        page.mouse.move(size["width"] / 2, size["height"] * 0.6)  # over the list
-        page.mouse.wheel(0, 600)
-        page.wait_for_timeout(150)
-    locator.first.wait_for(timeout=5_000)
-    return locator.first
 
 
 def test_finished_then_unscheduled_detail_is_not_blank(browser, tmp_path: Path) -> None:
@@ -212,8 +199,10 @@ def test_request_a_new_intervention_with_a_slot(browser, tmp_path: Path) -> None
             type_into(page, "Describe the problem", "The boiler makes a loud noise.")
             shot(page, "screens_phone_07_new_request_filled")
             page.get_by_role("button", name="Continue: choose a date").click()
-            page.wait_for_url(re.compile(r"/activities/\d+/book$"), timeout=30_000)
-            activity_id = page.url.rstrip("/").split("/")[-2]
+            # The slots screen opens at the new appointment's address (no entry
+            # of its own, so that Back after booking does not reopen it).
+            page.wait_for_url(re.compile(r"/activities/\d+$"), timeout=30_000)
+            activity_id = page.url.rstrip("/").split("/")[-1]
             slots = page.get_by_role("button").filter(has_text=re.compile("Arrival between"))
             slots.first.wait_for(timeout=30_000)
             shot(page, "screens_phone_08_request_slots")
