@@ -28,6 +28,7 @@ from app.sync.store import Store
 from app.sync.tokens import MemoryTokenStore
 from backend.core.config import Settings
 from backend.models import ActivityStep, Mutation
+from tests.app.conftest import no_sleep
 from tests.backend.test_booking import Booking, new_id
 from tests.conftest import Clock
 
@@ -35,17 +36,6 @@ from tests.conftest import Clock
 @pytest.fixture
 def world(db: Session, settings: Settings, clock: Clock) -> Booking:
     return Booking(db, settings, clock.now)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "app-cache.sqlite3")
-    yield s
-    s.close()
-
-
-async def no_sleep(_: float) -> None:
-    return None
 
 
 @pytest.fixture

@@ -3,20 +3,16 @@ for each phase of ``BookingModel``, and that a redraw keeps the proposal rows.""
 
 from __future__ import annotations
 
-from typing import Any
-
-import flet as ft
-
 from app.booking import BookingModel, Phase
 from app.state import AppState
 from app.sync.api import PortalApi
 from app.views.booking import BookingView, CancelDialog
+from tests.app.control_texts import shown_texts
 from tests.app.test_booking_flow import (  # noqa: F401  (fixtures)
     activity_id,
     keys,
     model,
     state,
-    store,
     world,
 )
 from tests.backend.test_booking import Booking
@@ -26,27 +22,6 @@ async def no_back(_booked: bool) -> None:
     return None
 
 
-def all_texts(control: Any) -> list[str]:
-    """Every visible text value under ``control``, depth first."""
-    found: list[str] = []
-
-    def walk(c: Any) -> None:
-        if c is None or getattr(c, "visible", True) is False:
-            return
-        if isinstance(c, ft.Text) and c.value:
-            found.append(str(c.value))
-        for name in ("content", "controls"):
-            child = getattr(c, name, None)
-            if isinstance(child, list):
-                for item in child:
-                    walk(item)
-            elif isinstance(child, ft.Control):
-                walk(child)
-
-    walk(control)
-    return found
-
-
 async def test_slots_screen_shows_days_windows_reasons_and_keeps_rows(
     model: BookingModel,  # noqa: F811
     world: Booking,  # noqa: F811
@@ -54,7 +29,7 @@ async def test_slots_screen_shows_days_windows_reasons_and_keeps_rows(
     view = BookingView(model, no_back)
     await model.open(activity_id(world))
     view.show()
-    shown = all_texts(view.control)
+    shown = shown_texts(view.control)
     assert "Choisissez un créneau" in shown
     assert "Bon à savoir" in shown
     screen = model.screen
@@ -104,7 +79,7 @@ async def test_a_new_appointment_gets_a_fresh_screen(
     assert view.control.content.controls[1] is view.heading
     await model.open(activity_id(world))
     view.show()
-    assert view.heading.value in all_texts(view.control)
+    assert view.heading.value in shown_texts(view.control)
 
 
 def test_cancel_dialog_offers_the_reasons_and_a_text(

@@ -24,22 +24,21 @@ from app.i18n import (
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "app"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# The follow-up steps the server sends, each with its own label.
+STEP_CODES = (
+    "created",
+    "scheduled",
+    "technician_assigned",
+    "on_the_way",
+    "started",
+    "completed",
+    "cancelled",
+    "rescheduled",
+)
 # Keys built at run time (f"status.{code}") cannot be extracted: listed here.
 DYNAMIC_KEYS = {
     *(f"status.{s}" for s in ("to_schedule", "scheduled", "in_progress", "done", "cancelled")),
-    *(
-        f"step.{c}"
-        for c in (
-            "created",
-            "scheduled",
-            "technician_assigned",
-            "on_the_way",
-            "started",
-            "completed",
-            "cancelled",
-            "rescheduled",
-        )
-    ),
+    *(f"step.{c}" for c in STEP_CODES),
     *(f"language.{lang}" for lang in LANGUAGES),
 }
 
@@ -225,16 +224,7 @@ def test_labels_for_statuses_and_steps() -> None:
     tr = Translator("fr")
     assert tr.status("in_progress") == "En cours"
     assert tr.status("weird") == "Inconnu"
-    for code in (
-        "created",
-        "scheduled",
-        "technician_assigned",
-        "on_the_way",
-        "started",
-        "completed",
-        "cancelled",
-        "rescheduled",
-    ):
+    for code in STEP_CODES:
         assert tr.step(code) != tr.step("nope"), code
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -16,12 +14,12 @@ from app.activities import ACTIVITIES
 from app.new_request import NewRequestModel
 from app.state import AppState
 from app.sync.api import PortalApi
-from app.sync.engine import open_store
 from app.sync.store import Store
 from app.sync.tokens import MemoryTokenStore
-from backend.models import Activity, ActivityType, Client, Mutation, OutgoingMessage
+from backend.models import Activity, ActivityType, Client, Mutation
 from backend.services import feed
 from tests import factories
+from tests.app.conftest import sign_in
 from tests.conftest import Clock
 
 BOOK = {"key": "book", "kind": "book", "label": "Book", "conditions": {"statuses": ["to_schedule"]}}
@@ -49,22 +47,11 @@ def setup(db: Session) -> Setup:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "app-cache.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 async def state(api: FastAPI, store: Store, clock: Clock, setup: Setup) -> AsyncIterator[AppState]:
     portal = PortalApi.embedded(api)
     s = AppState(portal, store, MemoryTokenStore(), clock=clock)
     await s.start()
-    assert await s.sign_in.request_code("alice@example.com")
-    with api.state.sessionmaker() as db:
-        body = db.scalars(select(OutgoingMessage.body).order_by(OutgoingMessage.id.desc())).first()
-    assert body
-    assert await s.sign_in.verify_code(re.findall(r"\b\d{6}\b", body)[-1])
+    await sign_in(s, api)
     assert await s.refresh() is not None
     yield s
     await portal.aclose()

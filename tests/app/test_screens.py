@@ -24,6 +24,7 @@ from app.views.activity_detail import ActivityDetailView
 from app.views.new_request import NewRequestView
 from app.views.routes import Route, parse_route
 from app.views.shell import MAX_CONTENT_WIDTH, Shell
+from tests.app.control_texts import shown_texts
 from tests.app.test_views import NOW, cached_state, z
 
 REPORT = {
@@ -31,25 +32,6 @@ REPORT = {
     "work_done": ["Cleaned the burner", "Checked the CO level"],
     "report_pdf": None,
 }
-
-
-def all_texts(control: ft.Control) -> list[str]:
-    """Every Text value under ``control``, depth first."""
-    found: list[str] = []
-
-    def walk(c: Any) -> None:
-        if isinstance(c, ft.Text) and c.value is not None:
-            found.append(c.value)
-        for name in ("content", "controls"):
-            child = getattr(c, name, None)
-            if isinstance(child, list):
-                for item in child:
-                    walk(item)
-            elif isinstance(child, ft.Control):
-                walk(child)
-
-    walk(control)
-    return found
 
 
 def doc(i: int, **overrides: Any) -> dict[str, Any]:
@@ -104,7 +86,7 @@ async def test_the_report_is_a_titled_summary_and_a_list(state: AppState) -> Non
     await put(state, doc(1, status="done", scheduled_start=z(NOW), closure_report=REPORT))
     view = ActivityDetailView(state, nothing)
     view.show(await state.activities.activity_detail("1"))
-    texts = all_texts(view.control)
+    texts = shown_texts(view.control)
     start = texts.index("Intervention report")
     assert texts[start + 1 : start + 8] == [
         "Summary",
@@ -140,7 +122,7 @@ async def test_showing_an_appointment_again_shows_each_step_once(state: AppState
     view = ActivityDetailView(state, nothing)
     for _ in range(3):
         view.show(await state.activities.activity_detail("1"))
-    texts = all_texts(view.control)
+    texts = shown_texts(view.control)
     assert texts.count("Request received") == 1
     assert texts.count("Work started") == 1
     # The subtree on screen is the last one built (its back button answers).

@@ -26,6 +26,7 @@ from app.sync.tokens import MemoryTokenStore
 from backend.core.config import Settings
 from backend.models import Client, OutgoingMessage
 from backend.services.auth import issue_permanent_link, link_url
+from tests.app.conftest import last_code, no_sleep, sign_in
 from tests.backend.portal_setup import World, build_world
 from tests.conftest import Clock
 
@@ -43,39 +44,13 @@ def world(db: Session, settings: Settings, clock: Clock) -> World:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = open_store(tmp_path / "app-cache.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 async def state(api: FastAPI, store: Store, clock: Clock) -> AsyncIterator[AppState]:
     portal = PortalApi.embedded(api)
-
-    async def no_sleep(_: float) -> None:
-        return None
 
     s = AppState(portal, store, MemoryTokenStore(), clock=clock, sleep=no_sleep)
     await s.start()
     yield s
     await portal.aclose()
-
-
-def last_code(api: FastAPI, recipient: str) -> str:
-    with api.state.sessionmaker() as db:
-        messages = db.scalars(
-            select(OutgoingMessage)
-            .where(OutgoingMessage.recipient == recipient)
-            .order_by(OutgoingMessage.id)
-        ).all()
-    assert messages, f"no message to {recipient}"
-    return re.findall(r"\b\d{6}\b", messages[-1].body)[-1]
-
-
-async def sign_in(state: AppState, api: FastAPI, email: str = "alice@example.com") -> None:
-    assert await state.sign_in.request_code(email)
-    assert await state.sign_in.verify_code(last_code(api, email))
 
 
 # --- sign in ------------------------------------------------------------------
@@ -379,9 +354,6 @@ async def test_offline_start_shows_cache_and_last_update(
     store = open_store(path)
     dead = PortalApi.remote("http://127.0.0.1:9", timeout=2.0)
 
-    async def no_sleep(_: float) -> None:
-        return None
-
     offline = AppState(dead, store, tokens, clock=clock, sleep=no_sleep)
     await offline.start()
     assert offline.signed_in
@@ -404,9 +376,6 @@ async def test_offline_start_without_any_cache_is_explained(tmp_path: Path, cloc
     tokens = MemoryTokenStore()
     tokens.set("some-token")
     dead = PortalApi.remote("http://127.0.0.1:9", timeout=2.0)
-
-    async def no_sleep(_: float) -> None:
-        return None
 
     state = AppState(dead, store, tokens, clock=clock, sleep=no_sleep)
     await state.start()
