@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import Settings
-from backend.core.db import begin_write
+from backend.core.db import begin_write, is_writer
 from backend.models import AuthSession, Client
-from backend.services.sessions import resolve_session
+from backend.services.sessions import lookup_session, touch_session
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from /auth/*")
 
@@ -63,23 +64,56 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def get_auth(
+T = TypeVar("T")
+
+
+async def run_read(
+    request: Request, db: Session, work: Callable[[], T], *, small: bool = True
+) -> T:
+    """Run a read of ``db`` on the event loop when that is cheaper, else in a worker thread.
+
+    Inline only on SQLite, for a reader, and for ``small`` work (a few
+    indexed rows): in WAL a reader never waits for a lock, and such a read
+    costs less than the hop to a worker thread and the GIL handover back.
+    Writers (they may wait for the write lock), other databases (network
+    round trips) and large reads go to a worker thread.
+    """
+    if small and request.app.state.inline_reads and not is_writer(db):
+        return work()
+    return await run_in_threadpool(work)
+
+
+async def get_auth(
+    request: Request,
     db: DbSession,
     settings: SettingsDep,
     now: Now,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tuple[AuthSession, Client]:
+    """The signed-in session and client, or 401.
+
+    The lookup is one indexed read (``run_read``); the session's last use,
+    when due, is written in a worker thread.
+    """
     if credentials is None:
         raise _unauthorized("Sign in required.")
-    try:
-        found = resolve_session(db, settings, credentials.credentials, now)
-    finally:
-        # End the lookup's transaction here: the handler runs on another thread
-        # slot, and a connection must not wait idle in between (DESIGN §5b).
-        db.commit()
+    token = credentials.credentials
+
+    def lookup() -> tuple[AuthSession, Client, bool] | None:
+        try:
+            return lookup_session(db, settings, token, now)
+        finally:
+            # End the lookup's transaction here: the handler runs later on a
+            # worker thread, and a connection must not wait idle in between.
+            db.commit()
+
+    found = await run_read(request, db, lookup)
     if found is None:
         raise _unauthorized("Your session has ended. Please sign in again.")
-    return found
+    session, client, touch_due = found
+    if touch_due:
+        await run_in_threadpool(touch_session, db, session, now)
+    return session, client
 
 
 async def get_client(auth: Annotated[tuple[AuthSession, Client], Depends(get_auth)]) -> Client:

@@ -68,6 +68,8 @@ def create_app(
     )
     if url.startswith("sqlite"):
         guard_request_writes(engine, strict=settings.strict_writes)
+    # Session lookups of readers run on the event loop on SQLite (see deps.get_auth).
+    app.state.inline_reads = url.startswith("sqlite")
     app.state.clock = clock
     app.state.schedule_cache = ScheduleCache()
     app.state.sender = sender or DevOutboxSender(log_messages=settings.log_messages)

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Admission control (backend/api/overload.py): requests running at once
     # (this also sizes the worker threads and the database pool), requests
     # allowed to wait for a turn, and how long one may wait before a 503.
-    max_concurrent_requests: int = Field(default=24, ge=1, le=1000)
+    max_concurrent_requests: int = Field(default=8, ge=1, le=1000)
     max_queued_requests: int = Field(default=2000, ge=0)
     queue_timeout_seconds: float = Field(default=10.0, gt=0)
     # How long a SQLite writer waits for the write lock before giving up

@@ -46,8 +46,22 @@ def resolve_session(
     """The live session and its client for ``token``, or None.
 
     A session is dead when revoked, past its absolute lifetime, idle too long, or
-    when its client or business unit has lost portal access.
+    when its client or business unit has lost portal access. Its last use is
+    recorded when due (see ``touch_session``).
     """
+    found = lookup_session(db, settings, token, now)
+    if found is None:
+        return None
+    session, client, due = found
+    if due:
+        touch_session(db, session, now)
+    return session, client
+
+
+def lookup_session(
+    db: Session, settings: Settings, token: str, now: datetime
+) -> tuple[AuthSession, Client, bool] | None:
+    """Like ``resolve_session`` but only reads: also says whether a touch is due."""
     digest = keyed_hash(settings.resolved_secret_key(), "session", token)
     row = db.execute(
         select(AuthSession, Client, BusinessUnit)
@@ -67,12 +81,10 @@ def resolve_session(
         or not bu.portal_enabled
     ):
         return None
-    if now - session.last_seen_at >= _TOUCH_EVERY:
-        _touch(db, session, now)
-    return session, client
+    return session, client, now - session.last_seen_at >= _TOUCH_EVERY
 
 
-def _touch(db: Session, session: AuthSession, now: datetime) -> None:
+def touch_session(db: Session, session: AuthSession, now: datetime) -> None:
     """Record the session's last use in a short write of its own.
 
     The request's read ends first, so its connection is back in the pool
