@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import MetaData, distinct, func, insert, select, update
+from sqlalchemy import Integer, MetaData, distinct, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -1881,10 +1881,33 @@ def seed_database(
             # sync feed here, in the same transaction as the data.
             for client_id in db.scalars(select(Client.id).order_by(Client.id)).all():
                 refresh_client(db, client_id)
+            advance_sequences(db)
             db.commit()
             return summary
     finally:
         engine.dispose()
+
+
+def advance_sequences(db: Session) -> None:
+    """Move PostgreSQL's id sequences past the ids the bulk inserts chose.
+
+    The demo writes explicit ids; without this the first row the application
+    adds (a booking's step, a sign-in code) collides with one of them. SQLite
+    takes the next id from the table itself and needs nothing.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for table in Base.metadata.sorted_tables:
+        id_column = table.columns.get("id")
+        if id_column is None or not isinstance(id_column.type, Integer):
+            continue
+        db.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            ),
+            {"table": table.name},
+        )
 
 
 def _database_url(value: str | None) -> str:

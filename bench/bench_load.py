@@ -303,14 +303,16 @@ def report(n: int, phases: dict[str, Stats], single: Stats) -> dict[str, Any]:
     }
 
 
-def double_bookings(url: str) -> int:
-    """Overlapping, out-of-window or infeasible technician-days in the database."""
-    from bench.bench_booking import verify_schedule
+def unsound_days(url: str) -> set[tuple[int, Any]]:
+    """Technician-days whose booked route breaks a rule (``bench/schedule_check.py``)."""
+    from bench.schedule_check import check_schedule
 
     engine = create_engine(url)
     with Session(engine) as db:
         bu_ids = {bu for (bu,) in db.execute(select(Activity.business_unit_id).distinct())}
-        found = sum(verify_schedule(db, bu).double_bookings for bu in bu_ids)
+        found: set[tuple[int, Any]] = set()
+        for bu in bu_ids:
+            found |= check_schedule(db, bu).days
     engine.dispose()
     return found
 
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         # The generated demo schedule is checked before and after: only a
         # difference can come from the bookings made here.
-        doubles_before = double_bookings(url)
+        unsound_before = unsound_days(url)
         server_log = Path(tmp) / "server.log"
         server = start_server(env, port, args.workers, server_log)
         base = f"http://127.0.0.1:{port}"
@@ -390,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
-        doubles = double_bookings(url) - doubles_before
+        # A technician-day that was sound before and is not now: a double booking.
+        doubles = len(unsound_days(url) - unsound_before)
         unanswered = unanswered_commits(url, answered)
         if any(r["errors"] for r in results):
             errors = [line for line in server_log.read_text().splitlines() if "Error" in line]
@@ -407,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['ratio']:6.2f} {r['mix_rps']:7.0f}"
             )
         print(
-            f"  bookings answered 200: {len(answered)}; double bookings: {doubles}; "
+            f"  bookings answered 200: {len(answered)}; technician-days made unsound "
+            f"(double bookings): {doubles} (before the run: {len(unsound_before)}); "
             f"committed but not answered 200: {unanswered}"
         )
         ok = all(r["errors"] == 0 for r in results) and doubles == 0 and unanswered == 0

@@ -27,7 +27,7 @@ from backend.api.main import create_app
 from backend.core.config import Settings
 from backend.core.db import make_engine, upgrade
 from backend.demo import DemoSize, seed_database
-from backend.models import Base, FeedEntry
+from backend.models import Activity, Base, FeedEntry
 from backend.services.sessions import create_session
 from tests.backend.test_booking import (
     Booking,
@@ -161,6 +161,51 @@ async def test_demo_data_and_a_full_sync(pg_url: str, tmp_path: Path) -> None:
             assert "activity" in kinds
             again = (await http.get("/sync", params=params, headers=headers)).json()
             assert again["changes"] == [] and not again["has_more"]
+    finally:
+        app.state.engine.dispose()
+
+
+async def test_demo_clients_can_book_and_sign_in(pg_url: str, tmp_path: Path) -> None:
+    """The demo writes explicit ids: the rows the application adds afterwards
+    (a booking's step, a sign-in code) must not collide with them."""
+    summary = seed_database(
+        pg_url, DemoSize(technicians=4, clients=25, activities=90, seed=3), now=DEMO_NOW
+    )
+    settings = Settings(
+        data_dir=tmp_path, database_url=pg_url, secret_key="test-secret-key", log_messages=False
+    )
+    app = create_app(settings, clock=Clock(DEMO_NOW))
+    try:
+        with app.state.sessionmaker() as db:
+            waiting = db.execute(
+                select(Activity.id, Activity.client_id).where(Activity.status == "to_schedule")
+            ).all()
+            tokens = {c: create_session(db, settings, c, "code", DEMO_NOW) for _, c in waiting}
+            db.commit()
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        booked = 0
+        async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as http:
+            for activity_id, client_id in waiting:
+                headers = {"Authorization": f"Bearer {tokens[client_id]}"}
+                r = await http.get(f"/activities/{activity_id}/slots", headers=headers)
+                if r.status_code != 200 or not r.json()["proposals"]:
+                    continue
+                slot = r.json()["proposals"][0]
+                r = await http.post(
+                    f"/activities/{activity_id}/{r.json()['action']}",
+                    json={
+                        "mutation_id": new_id(),
+                        "technician_id": slot["technician_id"],
+                        "window_start": slot["window_start"],
+                    },
+                    headers=headers,
+                )
+                assert r.status_code in (200, 409), r.text
+                booked += r.status_code == 200
+            assert booked >= 1
+            email = summary.example_client_email
+            r = await http.post("/auth/code/request", json={"identifier": email})
+            assert r.status_code == 202, r.text
     finally:
         app.state.engine.dispose()
 
