@@ -21,9 +21,19 @@ ROLES = """Array.from(document.querySelectorAll('flt-semantics[role], flt-semant
        + e.innerText.slice(0, 60)).join('\\n')"""
 
 
+# Flutter creates the browser's text input when its field takes focus, a
+# frame after the tap: keys typed before that go nowhere, as they would for a
+# person typing before the caret shows.
+FOCUSED_TEXT_INPUT = (
+    "() => { const e = document.activeElement;"
+    " return !!e && (e.tagName === 'INPUT' || e.tagName === 'TEXTAREA'); }"
+)
+
+
 def type_into(page, label: str, text: str) -> None:
     box = page.get_by_role("textbox", name=label)
     box.click()
+    page.wait_for_function(FOCUSED_TEXT_INPUT, timeout=10_000)
     page.keyboard.type(text)
 
 
