@@ -230,7 +230,14 @@ def test_book_see_it_in_the_list_calendar_reschedule_cancel(
         # The list shows it at once with its date (no sync needed).
         page.get_by_role("button", name="Retour aux rendez-vous").click()
         page.get_by_text("À venir", exact=True).wait_for()
-        row = page.get_by_role("button").filter(has_text=title).filter(has_text=window)
+        # Its reference tells it apart from another visit with the same title
+        # and window (the demo has some, e.g. one due today).
+        row = (
+            page.get_by_role("button")
+            .filter(has_text=title)
+            .filter(has_text=re.compile(rf"Réf\. {target}\b"))
+            .filter(has_text=window)
+        )
         row.first.wait_for(timeout=15_000)
         assert row.first.inner_text().count("Planifié") == 1
         shot(page, "booking_phone_04_list")
