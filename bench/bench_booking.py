@@ -932,8 +932,7 @@ async def slots_by_size(world: World, calls: int, rng: random.Random) -> None:
     print(f"  full API (in-process HTTP): {summary(http_ms)}")
     print(f"  engine alone:               {summary(engine_ms)}")
     print(
-        "  API overhead at p99: "
-        f"{percentile(http_ms, 0.99) - percentile(engine_ms, 0.99):+.2f} ms"
+        f"  API overhead at p99: {percentile(http_ms, 0.99) - percentile(engine_ms, 0.99):+.2f} ms"
     )
 
 
@@ -955,7 +954,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="50 technicians, fewer calls")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--sizes", action="store_true",
+        "--sizes",
+        action="store_true",
         help="only the slots call at every engine benchmark size (10x7x6 ... 1000x28x10)",
     )
     args = parser.parse_args(argv)

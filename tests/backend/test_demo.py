@@ -38,8 +38,14 @@ PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 24 November 2026, 10:00 in Lyon: technicians are out on visits.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 STEP_CODES = {
-    "created", "scheduled", "technician_assigned", "on_the_way", "started", "completed",
-    "cancelled", "rescheduled",
+    "created",
+    "scheduled",
+    "technician_assigned",
+    "on_the_way",
+    "started",
+    "completed",
+    "cancelled",
+    "rescheduled",
 }
 
 
@@ -59,8 +65,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, De
 
 def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
@@ -130,7 +138,13 @@ def test_configuration_validates(demo: tuple[Session, DemoSummary]) -> None:
             assert action.form_id is None or action.form_id in form_ids
         assert len(keys) == len(set(keys))
     assert kinds == {
-        "book", "reschedule", "cancel", "fill_form", "validate_document", "survey", "request"
+        "book",
+        "reschedule",
+        "cancel",
+        "fill_form",
+        "validate_document",
+        "survey",
+        "request",
     }
 
 
@@ -143,7 +157,10 @@ def test_contacts_are_normalized_and_unique(demo: tuple[Session, DemoSummary]) -
         if contact.kind == "email":
             assert normalize_email(contact.value) == contact.value
             assert contact.value.split("@")[1] in {
-                "example.fr", "example.com", "example.org", "example.net"
+                "example.fr",
+                "example.com",
+                "example.org",
+                "example.net",
             }
         else:
             assert contact.kind == "phone"
@@ -159,8 +176,11 @@ def test_contacts_are_normalized_and_unique(demo: tuple[Session, DemoSummary]) -
     values = {c.value for c in example.contacts}
     assert summary.example_client_email in values and summary.example_client_phone in values
     # The showcase client has something to look at in every portal tab.
-    shown = [a for a in db.scalars(select(Activity).where(Activity.client_id == example.id))
-             if a.type.portal_shown]
+    shown = [
+        a
+        for a in db.scalars(select(Activity).where(Activity.client_id == example.id))
+        if a.type.portal_shown
+    ]
     assert len(shown) >= 5
     assert {"to_schedule", "scheduled", "done"} <= {a.status for a in shown}
 
@@ -177,7 +197,11 @@ def test_sites_are_around_lyon(demo: tuple[Session, DemoSummary]) -> None:
     for tech in db.scalars(select(Technician)):
         assert _distance_km(45.7640, 4.8357, tech.home_latitude, tech.home_longitude) < 15
         assert tech.skills and set(tech.skills) <= {
-            "boiler", "heat_pump", "plumbing", "air_conditioning", "gas"
+            "boiler",
+            "heat_pump",
+            "plumbing",
+            "air_conditioning",
+            "gas",
         }
 
 
@@ -208,7 +232,12 @@ def test_schedules_are_feasible(demo: tuple[Session, DemoSummary]) -> None:
         _, end_min = _local_minutes(end)
         intervals = tech.working_hours.get(str(weekday), [])
         assert any(s <= start_min and end_min <= e for s, e in intervals), (
-            activity.id, weekday, start_min, end_min, intervals)
+            activity.id,
+            weekday,
+            start_min,
+            end_min,
+            intervals,
+        )
         for absence in absences[tech.id]:
             assert end <= absence.start or start >= absence.end
         by_tech[tech.id].append(activity)
@@ -244,10 +273,15 @@ def test_steps_follow_the_status(demo: tuple[Session, DemoSummary]) -> None:
         expected = {
             "to_schedule": ["created"],
             "scheduled": ["created", "scheduled", "technician_assigned"],
-            "in_progress": ["created", "scheduled", "technician_assigned", "on_the_way",
-                            "started"],
-            "done": ["created", "scheduled", "technician_assigned", "on_the_way", "started",
-                     "completed"],
+            "in_progress": ["created", "scheduled", "technician_assigned", "on_the_way", "started"],
+            "done": [
+                "created",
+                "scheduled",
+                "technician_assigned",
+                "on_the_way",
+                "started",
+                "completed",
+            ],
             "cancelled": ["created", "scheduled", "technician_assigned", "cancelled"],
         }[activity.status]
         assert [c for c in codes if c not in ("rescheduled", "on_the_way")] == [
@@ -279,8 +313,16 @@ def test_office_steps_happen_in_office_hours(demo: tuple[Session, DemoSummary]) 
 def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
     engine = make_engine(url)
     tables: list[type[Base]] = [
-        BusinessUnit, Technician, Absence, Client, ClientContact, Site, FormDefinition,
-        ActivityType, Activity, ActivityStep,
+        BusinessUnit,
+        Technician,
+        Absence,
+        Client,
+        ClientContact,
+        Site,
+        FormDefinition,
+        ActivityType,
+        Activity,
+        ActivityStep,
     ]
     try:
         with make_sessionmaker(engine)() as db:

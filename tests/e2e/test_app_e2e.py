@@ -42,12 +42,12 @@ def pixel_brightness(page, x: int, y: int) -> float:
     png = page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1})
     pos, idat = 8, b""
     while pos < len(png):
-        length = struct.unpack(">I", png[pos:pos + 4])[0]
-        kind = png[pos + 4:pos + 8]
+        length = struct.unpack(">I", png[pos : pos + 4])[0]
+        kind = png[pos + 4 : pos + 8]
         if kind == b"IHDR":
             color_type = png[pos + 17]
         elif kind == b"IDAT":
-            idat += png[pos + 8:pos + 8 + length]
+            idat += png[pos + 8 : pos + 8 + length]
         pos += 12 + length
     row = zlib.decompress(idat)  # filter byte, then one pixel
     assert color_type in (2, 6), color_type  # RGB or RGBA, 8 bits
@@ -55,9 +55,7 @@ def pixel_brightness(page, x: int, y: int) -> float:
 
 
 ACTION_LABELS = re.compile(
-    "^(" + "|".join(
-        re.escape(a["label"]) for t in ACTIVITY_TYPES for a in t["actions"]
-    ) + ")$"
+    "^(" + "|".join(re.escape(a["label"]) for t in ACTIVITY_TYPES for a in t["actions"]) + ")$"
 )
 
 
@@ -207,9 +205,9 @@ def test_sign_in_browse_switch_language_sign_out(browser, tmp_path: Path) -> Non
         good.get_by_role("button", name="Se connecter").click()
         good.get_by_text("Votre prochain rendez-vous").wait_for(timeout=30_000)
         assert "#" not in good.url and "/login/link" not in good.url
-        assert good.evaluate("JSON.stringify(Object.entries(localStorage))").find(
-            "pending_link"
-        ) == -1
+        assert (
+            good.evaluate("JSON.stringify(Object.entries(localStorage))").find("pending_link") == -1
+        )
         good.close()
     finally:
         app.stop()
