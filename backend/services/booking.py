@@ -46,7 +46,8 @@ from backend.scheduling import Technician as SchedTechnician
 from backend.scheduling import Visit as SchedVisit
 from backend.scheduling.model import horizon_days
 from backend.services import feed, mutations
-from backend.services.messaging import Message, MessageSender
+from backend.services.messaging import MessageSender
+from backend.services.planning import notify_planning
 from backend.services.projection import is_visible
 
 log = logging.getLogger("portal")
@@ -473,30 +474,6 @@ class Outcome:
     body: dict[str, Any]
 
 
-def _notify_planning(
-    db: Session,
-    sender: MessageSender | None,
-    bu: BusinessUnit,
-    client: Client,
-    activity: Activity,
-    summary: str,
-    now: datetime,
-) -> None:
-    if sender is None or not bu.email:
-        return
-    sender.send(
-        db,
-        Message(
-            channel="email",
-            recipient=bu.email,
-            subject=f"[Portal] {client.name}: {summary}",
-            body=f"{client.name} — {activity.type.name} #{activity.id}: {summary}",
-            business_unit_id=bu.id,
-        ),
-        now,
-    )
-
-
 def _after_commit(
     cache: ScheduleCache,
     db: Session,
@@ -630,7 +607,7 @@ def apply_slot(
     db.expire(activity, ["steps"])
     feed.refresh_activities(db, changed)
     if action.get("notify_planning"):
-        _notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
+        notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
     body = render(activity)
     mutations.remember(db, key, client.id, kind, activity.id, 200, body)
     try:
@@ -682,7 +659,7 @@ def cancel(
     db.expire(activity, ["steps"])
     feed.refresh_activities(db, [activity.id])
     if action.get("notify_planning"):
-        _notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
+        notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
     body = render(activity)
     mutations.remember(db, key, client.id, "cancel", activity.id, 200, body)
     db.commit()

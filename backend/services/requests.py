@@ -27,7 +27,8 @@ from backend.models import (
     Site,
 )
 from backend.services import feed, mutations, projection
-from backend.services.messaging import Message, MessageSender
+from backend.services.messaging import MessageSender
+from backend.services.planning import notify_planning
 
 # The status a new request starts in: what booking accepts (action ``book``).
 REQUESTED_STATUS = "to_schedule"
@@ -94,29 +95,6 @@ def options(db: Session, client: Client, now: datetime) -> dict[str, Any]:
     return {"sites": [projection.site_doc(s) for s in sites], "types": types}
 
 
-def _notify_office(
-    db: Session,
-    sender: MessageSender | None,
-    bu: BusinessUnit,
-    client: Client,
-    activity: Activity,
-    now: datetime,
-) -> None:
-    if sender is None or not bu.email:
-        return
-    sender.send(
-        db,
-        Message(
-            channel="email",
-            recipient=bu.email,
-            subject=f"[Portal] {client.name}: new request",
-            body=f"{client.name} — {activity.type.name} #{activity.id}: {activity.description}",
-            business_unit_id=bu.id,
-        ),
-        now,
-    )
-
-
 def create(
     db: Session,
     client: Client,
@@ -164,7 +142,7 @@ def create(
     feed.refresh_activities(db, [activity.id])
     request_action = _action(activity_type, "request") or {}
     if request_action.get("notify_planning"):
-        _notify_office(db, sender, bu, client, activity, now)
+        notify_planning(db, sender, bu, client, activity, "new request", now, activity.description)
     loaded = db.scalars(projection.activity_query().where(Activity.id == activity.id)).one()
     body = {"activity": render(loaded), "bookable": is_bookable(activity_type, now)}
     # Bound to the action only: the activity does not exist before the request.

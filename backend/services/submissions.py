@@ -37,7 +37,8 @@ from backend.models import (
     ValidationEvent,
 )
 from backend.services import feed, mutations, projection
-from backend.services.messaging import Message, MessageSender
+from backend.services.messaging import MessageSender
+from backend.services.planning import notify_planning
 
 log = logging.getLogger("portal")
 
@@ -235,29 +236,6 @@ def _next_version(db: Session, activity_id: int, action_key: str) -> int:
     return (latest or 0) + 1
 
 
-def _notify(
-    db: Session,
-    batch: Batch,
-    bu: BusinessUnit,
-    activity: Activity,
-    summary: str,
-) -> None:
-    if batch.sender is None or not bu.email:
-        return
-    client = batch.origin.client
-    batch.sender.send(
-        db,
-        Message(
-            channel="email",
-            recipient=bu.email,
-            subject=f"[Portal] {client.name}: {summary}",
-            body=f"{client.name} — {activity.type.name} #{activity.id}: {summary}",
-            business_unit_id=bu.id,
-        ),
-        batch.now,
-    )
-
-
 def _submission(
     db: Session,
     batch: Batch,
@@ -428,7 +406,7 @@ def _apply(
     else:
         summary = f"{label}: sent"
     if action.get("notify_planning"):
-        _notify(db, batch, bu, activity, summary)
+        notify_planning(db, batch.sender, bu, batch.origin.client, activity, summary, batch.now)
     return result, activity
 
 
