@@ -50,7 +50,7 @@ import traceback
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +62,7 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 import httpx  # noqa: E402
 from bench_scheduling_engine import Geography  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from schedule_check import check_schedule  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -85,7 +86,6 @@ from backend.scheduling.model import (  # noqa: E402
     instant_from_minutes,
     local_instant,
 )
-from backend.scheduling.reference import simulate  # noqa: E402
 from backend.services import booking, feed  # noqa: E402
 from backend.services.booking import ScheduleCache  # noqa: E402
 from backend.services.sessions import create_session  # noqa: E402
@@ -438,66 +438,16 @@ class Verification:
 
 
 def verify_schedule(db: Session, bu_id: int) -> Verification:
-    """Check every booked technician-day: no overlap, starts in windows, feasible route."""
-    bu = db.get_one(BusinessUnit, bu_id)
-    _, _, travel = booking.policy_of(bu)
-    homes = {
-        t.id: (Location(t.home_latitude, t.home_longitude), t.working_hours)
-        for t in db.scalars(select(Technician).where(Technician.business_unit_id == bu_id))
-    }
-    rows = db.execute(
-        select(
-            Activity.technician_id,
-            Activity.scheduled_start,
-            Activity.scheduled_end,
-            Activity.window_start,
-            Activity.window_end,
-            Site.latitude,
-            Site.longitude,
-        )
-        .join(Site, Site.id == Activity.site_id)
-        .where(
-            Activity.business_unit_id == bu_id,
-            Activity.status.in_(booking.BOOKED_STATUSES),
-            Activity.technician_id.is_not(None),
-        )
-    ).all()
-    days: dict[tuple[int, date], list[Any]] = defaultdict(list)
-    for row in rows:
-        days[(row.technician_id, row.scheduled_start.astimezone(TZ).date())].append(row)
-    check = Verification(visits=len(rows), tech_days=len(days))
-    slack = timedelta(seconds=1)
-    for (tech_id, day), visits in days.items():
-        visits.sort(key=lambda r: r.scheduled_start)
-        for before, after in zip(visits, visits[1:], strict=False):
-            if before.scheduled_end > after.scheduled_start + slack:
-                check.overlaps += 1
-        for v in visits:
-            if not v.window_start - slack <= v.scheduled_start <= v.window_end + slack:
-                check.out_of_window += 1
-        midnight = datetime.combine(day, datetime.min.time(), TZ)
-
-        def rel(t: datetime, midnight: datetime = midnight) -> float:
-            return (t - midnight).total_seconds() / 60
-
-        home, hours = homes[tech_id]
-        shifts = hours.get(str(day.weekday())) or []
-        if not shifts:
-            check.infeasible_days += 1
-            continue
-        stops = [
-            (
-                Location(v.latitude, v.longitude),
-                (v.scheduled_end - v.scheduled_start).total_seconds() / 60,
-                rel(v.window_start),
-                rel(v.window_end),
-            )
-            for v in visits
-        ]
-        if simulate(home, shifts[0][0], shifts[0][1], stops, travel) is None:
-            check.infeasible_days += 1
-    db.commit()
-    return check
+    """Check every booked technician-day: no overlap, starts in windows, every shift's
+    route drivable (``bench/schedule_check.py``)."""
+    found = check_schedule(db, bu_id)
+    return Verification(
+        visits=found.visits,
+        tech_days=found.tech_days,
+        overlaps=found.overlaps,
+        out_of_window=found.out_of_window,
+        infeasible_days=found.infeasible_routes + found.outside_shifts,
+    )
 
 
 # --------------------------------------------------------------------------- part 1 and 2

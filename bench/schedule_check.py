@@ -32,6 +32,8 @@ class ScheduleProblems:
     out_of_window: int = 0
     infeasible_routes: int = 0
     outside_shifts: int = 0
+    visits: int = 0
+    tech_days: int = 0
     days: set[tuple[int, date]] = field(default_factory=set)  # the technician-days at fault
 
     @property
@@ -68,7 +70,7 @@ def check_schedule(db: Session, bu_id: int) -> ScheduleProblems:
     days: dict[tuple[int, date], list[Any]] = defaultdict(list)
     for row in rows:
         days[(row.technician_id, row.scheduled_start.astimezone(tz).date())].append(row)
-    found = ScheduleProblems()
+    found = ScheduleProblems(visits=len(rows), tech_days=len(days))
     slack = timedelta(seconds=1)
     for (tech_id, day), visits in days.items():
         before_count = found.total
