@@ -423,7 +423,9 @@ def make_main(runtime: Runtime) -> Callable[[ft.Page], Any]:
             store = await asyncio.to_thread(runtime.open_store, session_id)
             # Reading the keyring may block (D-Bus, Keychain prompt).
             tokens = await asyncio.to_thread(runtime.make_tokens)
-            state = AppState(runtime.make_api(), store, tokens)
+            # page.web: Flet runs as a web page; every pushed form says so.
+            channel = "web" if page.web else "app"
+            state = AppState(runtime.make_api(), store, tokens, channel=channel)
             await state.start()
         except Exception:
             # Never a traceback on screen: a short sentence, details in the log.

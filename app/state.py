@@ -12,8 +12,10 @@ the store or SQL. The features:
   ``app.new_request``) built on this state.
 
 This shell holds what they share (API client, store, translator, clock,
-sync engine), the session's life (start, sign-in, sign-out, a refused
-session), the sync and its status, and the signed-in client's profile. Store
+sync engine, outbox), the session's life (start, sign-in, sign-out, a refused
+session), the sync and its status (the sync pushes the outbox first; the
+form screens queue into ``outbox`` and call ``push_now``), and the signed-in
+client's profile. Store
 calls run through ``asyncio.to_thread`` so a slow disk never blocks the
 shared event loop (DESIGN.md §6).
 
@@ -43,7 +45,9 @@ from app.language import LanguageModel
 from app.messages import Message
 from app.sign_in import SignInModel, SignInState
 from app.sync.api import ApiError, Offline, PortalApi, SignedIn
+from app.sync.device import META_DEVICE_ID
 from app.sync.engine import SyncEngine, SyncResult, SyncStatus
+from app.sync.outbox import Outbox
 from app.sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,8 +72,13 @@ class AppState:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        channel: str = "app",
     ) -> None:
-        """Wrap the sync layer; ``tokens`` is a ``TokenStore`` or ``MemoryTokenStore``."""
+        """Wrap the sync layer; ``tokens`` is a ``TokenStore`` or ``MemoryTokenStore``.
+
+        ``channel`` is ``"web"`` when Flet runs as a web page (``page.web``),
+        else ``"app"``; it goes with every pushed form and signature.
+        """
         self.api = api
         self.store = store
         self.tokens = tokens
@@ -79,6 +88,10 @@ class AppState:
         self.signed_in = False
         self.profile: dict[str, Any] | None = None
         self._listeners: list[Listener] = []
+        # Forms, validations and surveys wait here; the sync pushes them.
+        self.outbox = Outbox(store, clock=clock)
+        self._push_task: asyncio.Task[None] | None = None
+        self._push_again = False
         self.sign_in = SignInModel(self)
         self.activities = ActivitiesModel(self)
         self.company = CompanyModel(self)
@@ -91,6 +104,7 @@ class AppState:
             on_status=self._on_status,
             sleep=sleep,
             clock=clock,
+            channel=channel,
         )
         self.sync_status: SyncStatus = self.engine.status
 
@@ -166,7 +180,7 @@ class AppState:
     # -- sync --------------------------------------------------------------
 
     async def refresh(self, max_attempts: int = 1) -> SyncResult | None:
-        """Pull changes now; None when it failed (the status says why)."""
+        """Push the outbox and pull changes now; None when it failed (the status says why)."""
         if not self.signed_in:
             return None
         result = await self.engine.sync(max_attempts=max_attempts)
@@ -176,6 +190,36 @@ class AppState:
         if result is not None and self.company.branding_doc and self.company.logo is None:
             await self.company.fetch_logo()
         return result
+
+    async def push_now(self) -> asyncio.Task[None] | None:
+        """Send the outbox soon, without waiting: the form screens call this after queuing.
+
+        Returns at once, having started one sync (push, then pull) in the
+        background; the screens hear how it went through the ``status`` and
+        ``data`` events. Returns that sync's task (await it only to know when
+        it is done), or None when signed out.
+
+        Calls while it runs are folded into one more sync after it, so an
+        item queued meanwhile is not left for the periodic loop. Offline, the
+        item simply waits: the periodic sync sends it when the network returns.
+        """
+        if not self.signed_in:
+            return None
+        self._push_again = True
+        if self._push_task is None or self._push_task.done():
+            self._push_task = asyncio.get_running_loop().create_task(self._push_soon())
+        return self._push_task
+
+    async def _push_soon(self) -> None:
+        while self._push_again and self.signed_in:
+            self._push_again = False
+            try:
+                await self.refresh(max_attempts=1)
+            except Exception:
+                # Nobody may await this task: log it rather than lose it.
+                # The items stay queued; the periodic sync tries again.
+                log.exception("background push failed")
+                return
 
     async def run_periodic(self, interval: float, stop: asyncio.Event, attempts: int = 3) -> None:
         """Sync now and every ``interval`` seconds until ``stop`` or sign-out."""
@@ -256,7 +300,15 @@ class AppState:
         await self.emit("session", False)
 
     async def sign_out(self) -> None:
-        """End the session: server logout when reachable, then forget token and cache."""
+        """End the session: server logout when reachable, then forget token and cache.
+
+        What waits in the outbox is pushed first when the server is reachable;
+        what cannot be sent is lost with the cache (the account screen shows
+        the pending count so the person can wait).
+        """
+        if self.api.token and await asyncio.to_thread(self.outbox.pending_count):
+            with contextlib.suppress(ApiError):
+                await self.engine.push_once()
         if self.api.token:
             with contextlib.suppress(ApiError, Offline):
                 # Offline sign-out still removes everything from this device;
@@ -270,8 +322,16 @@ class AppState:
         await self.emit("session", False)
 
     async def _clear_local(self) -> None:
-        """Wipe the cache (documents, outbox, meta) but keep the language choice."""
-        await asyncio.to_thread(self.language.clear_store_keeping_choice)
+        """Wipe the cache (documents, outbox, meta) but keep the language choice
+        and the device id (it names the device, not the person)."""
+
+        def wipe() -> None:
+            device = self.store.get_meta(META_DEVICE_ID)
+            self.language.clear_store_keeping_choice()
+            if device:
+                self.store.set_meta(META_DEVICE_ID, device)
+
+        await asyncio.to_thread(wipe)
         self.profile = None
         self.company.clear()
         self.activities.clear()

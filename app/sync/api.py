@@ -480,6 +480,28 @@ class PortalApi:
             raise ServerError("the request answer is malformed")
         return data
 
+    # -- push ------------------------------------------------------------------
+
+    async def push_mutations(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send queued forms, validations and surveys (``POST /mutations``); one result each.
+
+        ``items`` are wire items (``mutation_id``, ``kind``, ``activity_id``,
+        ``action_key``, ``payload``, ``device_id``, ``channel``), at most 100,
+        oldest first. Returns the per-item results in the same order (status
+        ``applied``, ``already_applied``, ``refused`` or ``error``). Errors as
+        for every call; a batch over the server's limits is ``Rejected`` with
+        status 413.
+        """
+        data = await self._json("POST", "/mutations", json={"mutations": items}, signed_in=True)
+        results = data.get("results") if isinstance(data, dict) else None
+        if (
+            not isinstance(results, list)
+            or len(results) != len(items)
+            or not all(isinstance(result, dict) for result in results)
+        ):
+            raise ServerError("the push answer is malformed")
+        return results
+
     async def fetch_asset(self, path: str) -> bytes:
         """Download a server asset such as branding ``logo_url`` ("/assets/logo.png").
 

@@ -1,7 +1,7 @@
-"""The pull side of sync: bring the local store up to date with the server's feed.
+"""Sync with the server: push the outbox, then bring the store up to date with the feed.
 
 ``GET /sync?cursor=`` returns pages of changes (documents and tombstones)
-after an opaque cursor (DESIGN.md §4). Rules this module keeps:
+after an opaque cursor (DESIGN.md §4). Rules the pull keeps:
 
 - each page and the cursor that came with it are written in **one** store
   transaction (``apply_page``): after a crash the store holds either the
@@ -12,12 +12,20 @@ after an opaque cursor (DESIGN.md §4). Rules this module keeps:
   bad cursor costs one full resync and never a loop;
 - a tombstone deletes the document.
 
+``SyncEngine.sync_once`` **pushes before it pulls**: the outbox's due items
+go to ``POST /mutations`` first (``app.sync.push``: batches of at most 100,
+answers recorded with the returned activity documents in one store
+transaction, refusals kept with their code, nothing sent twice), then the
+pull brings everything else. Pushing first means the pull already reflects
+what was just sent, and a push that got no answer (offline, timeout, 5xx)
+stops the run before its pull, so the items are sent again, with the same
+ids, before any newer document can arrive.
+
 ``SyncEngine`` adds retries (exponential backoff with full jitter on
 ``Offline`` and ``ServerError``), the sign-out path on 401, status reports
-for the UI and a periodic loop.
-
-Pushing the outbox (``/mutations``) is not here yet: the backend has no
-mutation endpoint so far; it belongs to the outbox issue.
+for the UI and a periodic loop. ``fault`` is a test seam: called with a
+point name (``push.before_send``, ``push.received``, ``push.committed``,
+``pull.received``) so the crash tests can kill the process exactly there.
 """
 
 from __future__ import annotations
@@ -37,10 +45,20 @@ from app.sync.api import (
     Offline,
     PortalApi,
     RateLimited,
+    Rejected,
     ServerError,
     Unauthorized,
 )
 from app.sync.outbox import Outbox
+from app.sync.push import (
+    ACTIVITIES,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
+    OUTBOX,
+    FaultHook,
+    Pusher,
+    PushResult,
+)
 from app.sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,7 +73,7 @@ COLLECTIONS: Mapping[str, str] = {
     "branding": "branding",
     "activity_type": "activity_types",
     "form": "forms",
-    "activity": "activities",
+    "activity": ACTIVITIES,
 }
 
 META_CURSOR = "cursor"
@@ -83,6 +101,7 @@ class SyncStatus:
     state: SyncState = "idle"
     last_sync_at: datetime | None = None
     pending: int = 0  # outbox items not sent yet
+    rejected: int = 0  # outbox items the server refused, waiting for the user
     message_key: str | None = None  # translation key of the last problem
     progress: float | None = None  # not estimated yet: the feed gives no total
 
@@ -94,15 +113,31 @@ class SyncResult:
     pages: int = 0
     changed: int = 0
     reset: bool = False  # the cache was cleared: reload every list
+    # Per collection, the ids of changed documents; under "outbox", the ids of
+    # activities whose outbox items changed state (sent, rejected, backing off).
     changed_ids: dict[str, set[str]] = field(default_factory=dict)
+    sent: int = 0  # outbox items the server applied (or had applied)
+    refused: int = 0  # outbox items refused for good
 
     def merge(self, other: SyncResult) -> None:
         """Add ``other`` (a later page) into this result."""
         self.pages += other.pages
         self.changed += other.changed
         self.reset = self.reset or other.reset
+        self.sent += other.sent
+        self.refused += other.refused
         for collection, ids in other.changed_ids.items():
             self.changed_ids.setdefault(collection, set()).update(ids)
+
+    @classmethod
+    def of_push(cls, pushed: PushResult) -> SyncResult:
+        """The push's changes in the pull's terms (what ``on_change`` reports)."""
+        result = cls(changed=len(pushed.activity_ids), sent=pushed.sent, refused=pushed.refused)
+        if pushed.activity_ids:
+            result.changed_ids[ACTIVITIES] = set(pushed.activity_ids)
+        if pushed.outbox_activity_ids:
+            result.changed_ids[OUTBOX] = set(pushed.outbox_activity_ids)
+        return result
 
 
 def _iso(moment: datetime) -> str:
@@ -182,11 +217,18 @@ class SyncEngine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         page_limit: int | None = None,
         max_backoff: float = 60.0,
+        channel: str = "app",
+        batch_size: int = MAX_BATCH,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        fault: FaultHook | None = None,
     ) -> None:
-        """Sync ``store`` from ``api``; callbacks are awaited on the caller's loop.
+        """Sync ``store`` with ``api``; callbacks are awaited on the caller's loop.
 
         ``sleep``, ``random`` and ``clock`` exist so tests need not wait;
         ``page_limit`` asks the server for smaller pages (None: its default).
+        ``channel`` (``"app"`` or ``"web"``) goes with every pushed item;
+        ``batch_size`` and ``max_batch_bytes`` bound a push request; ``fault``
+        is the crash tests' seam (see the module docstring).
         """
         self.store = store
         self.api = api
@@ -198,8 +240,19 @@ class SyncEngine:
         self._clock = clock
         self._page_limit = page_limit
         self._max_backoff = max_backoff
-        self._outbox = Outbox(store)
-        # One pull at a time: the periodic loop and a "refresh" tap would
+        self._fault = fault
+        self._outbox = Outbox(store, clock=clock)
+        self._pusher = Pusher(
+            store,
+            api,
+            self._outbox,
+            channel=channel,
+            clock=clock,
+            fault=fault,
+            batch_size=batch_size,
+            max_batch_bytes=max_batch_bytes,
+        )
+        # One sync at a time: the periodic loop and a "refresh" tap would
         # otherwise race on the cursor.
         self._lock = asyncio.Lock()
         self.status = SyncStatus(last_sync_at=self.last_sync_at())
@@ -209,12 +262,16 @@ class SyncEngine:
         value = self.store.get_meta(META_LAST_SYNC)
         return datetime.fromisoformat(value) if value else None
 
+    def _outbox_counts(self) -> tuple[int, int]:
+        return self._outbox.pending_count(), self._outbox.rejected_count()
+
     async def _set_status(self, state: SyncState, message_key: str | None) -> None:
-        pending = await asyncio.to_thread(self._outbox.pending_count)
+        pending, rejected = await asyncio.to_thread(self._outbox_counts)
         self.status = SyncStatus(
             state=state,
             last_sync_at=self.last_sync_at(),
             pending=pending,
+            rejected=rejected,
             message_key=message_key,
             progress=None,
         )
@@ -222,32 +279,72 @@ class SyncEngine:
             await self._on_status(self.status)
 
     async def sync_once(self) -> SyncResult:
-        """Pull pages until ``has_more`` is false; raise ``ApiError`` on failure.
+        """Push the outbox, then pull pages until ``has_more`` is false.
 
-        Pages already applied stay applied when a later one fails (each is
-        committed with its cursor), and ``on_change`` still hears about them.
+        Raises ``ApiError`` on failure. Batches answered and pages applied
+        before a failure stay recorded (each is committed on its own), and
+        ``on_change`` still hears about them.
         """
         async with self._lock:
             total = SyncResult()
-            resets = 0
             try:
-                cursor = self.store.get_meta(META_CURSOR)
-                while True:
-                    page = await self.api.sync_page(cursor, self._page_limit)
-                    if page["reset"]:
-                        resets += 1
-                        if resets > MAX_RESETS_PER_RUN:
-                            raise ServerError("the server keeps restarting the sync")
-                    result = await asyncio.to_thread(apply_page, self.store, page, self._clock())
-                    total.merge(result)
-                    if not page["has_more"] or page["cursor"] == cursor:
-                        # The second test guards against a server that says
-                        # "more" without moving the cursor.
-                        return total
-                    cursor = page["cursor"]
+                refused: Rejected | None = None
+                try:
+                    await self._push(total)
+                except Rejected as exc:
+                    # A refusal of the whole request (an older server without
+                    # /mutations…) applied nothing: pulling is safe, and the
+                    # cache must not go stale because of it. Report it after.
+                    refused = exc
+                await self._pull(total)
+                if refused is not None:
+                    raise refused
+                return total
             finally:
-                if self._on_change is not None and (total.changed or total.reset):
+                if self._on_change is not None and (
+                    total.changed or total.reset or total.changed_ids.get(OUTBOX)
+                ):
                     await self._on_change(total)
+
+    async def push_once(self) -> SyncResult:
+        """Push the outbox only (no pull); raise ``ApiError`` on failure.
+
+        For the last push before signing out; ``sync_once`` does both.
+        """
+        async with self._lock:
+            total = SyncResult()
+            try:
+                await self._push(total)
+                return total
+            finally:
+                if self._on_change is not None and (total.changed or total.changed_ids.get(OUTBOX)):
+                    await self._on_change(total)
+
+    async def _push(self, total: SyncResult) -> None:
+        pushed = PushResult()
+        try:
+            await self._pusher.push(pushed)
+        finally:
+            total.merge(SyncResult.of_push(pushed))
+
+    async def _pull(self, total: SyncResult) -> None:
+        resets = 0
+        cursor = self.store.get_meta(META_CURSOR)
+        while True:
+            page = await self.api.sync_page(cursor, self._page_limit)
+            if page["reset"]:
+                resets += 1
+                if resets > MAX_RESETS_PER_RUN:
+                    raise ServerError("the server keeps restarting the sync")
+            if self._fault is not None:
+                self._fault("pull.received")
+            result = await asyncio.to_thread(apply_page, self.store, page, self._clock())
+            total.merge(result)
+            if not page["has_more"] or page["cursor"] == cursor:
+                # The second test guards against a server that says
+                # "more" without moving the cursor.
+                return
+            cursor = page["cursor"]
 
     async def sync(self, *, max_attempts: int = 5) -> SyncResult | None:
         """Sync with retries; return the result, or None when it gave up.

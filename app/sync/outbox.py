@@ -10,6 +10,12 @@ Life cycle: ``pending`` → ``sent`` (server applied it) or ``rejected`` (the
 server says it can never succeed; kept with a user-facing reason, and it
 does not hold back later items). Transient failures stay ``pending`` with an
 ``attempts`` count and a ``next_attempt_at`` for backoff.
+
+Items the sync engine pushes to ``POST /mutations`` (``app.sync.push``) have
+the payload ``{"activity_id": int, "action_key": str, "payload": {...}}``;
+``Mutation.activity_id`` / ``action_key`` read it, ``for_activity`` lists an
+activity's items for its screen, and ``replace_rejected`` resends a fixed
+item under a new id (the old id stays bound to its refusal on the server).
 """
 
 from __future__ import annotations
@@ -79,6 +85,22 @@ class Mutation:
     result: Any
     reason: str | None
     finished_at: datetime | None
+
+    @property
+    def activity_id(self) -> int | None:
+        """The activity a pushed item is about (None when the payload names none)."""
+        value = self.payload.get("activity_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return None
+
+    @property
+    def action_key(self) -> str | None:
+        """The portal action a pushed item answers (None when the payload names none)."""
+        value = self.payload.get("action_key")
+        return value if isinstance(value, str) else None
 
     def is_due(self, now: datetime) -> bool:
         """True when a pending item may be (re)tried at ``now``."""
@@ -165,6 +187,40 @@ class Outbox:
         )
         return [Mutation.from_row(row) for row in rows]
 
+    def rejected_count(self) -> int:
+        """Return how many refused items wait for the user (fix and resend, or dismiss)."""
+        rows = self._store.fetchall("SELECT COUNT(*) FROM outbox WHERE status = ?", (REJECTED,))
+        return int(rows[0][0])
+
+    def for_activity(self, activity_id: int) -> list[Mutation]:
+        """Return the items about ``activity_id`` oldest first: pending, sent (until
+        forgotten) and rejected, for the activity's screen."""
+        # The outbox holds a handful of rows: a scan with json_extract is enough.
+        rows = self._store.fetchall(
+            "SELECT * FROM outbox WHERE json_extract(payload, '$.activity_id') = ? ORDER BY seq",
+            (int(activity_id),),
+        )
+        return [Mutation.from_row(row) for row in rows]
+
+    def replace_rejected(self, mutation_id: str, payload: Mapping[str, Any]) -> Mutation:
+        """Delete the rejected item and queue its fixed version under a NEW id; return it.
+
+        ``payload`` is the corrected inner payload (``{"answers": ...}``, or a
+        decision's fields): the kind, activity and action stay those of the
+        rejected item. One transaction: either the fix is queued and the
+        refusal gone, or nothing changed. A new id because the server keeps
+        the old one bound to its refusal (a replay would answer it again).
+        """
+        if "payload" in payload and "activity_id" in payload:
+            raise ValueError("pass the inner payload ({'answers': ...}), not the outbox envelope")
+        with self._store.transaction():
+            old = self._get_required(mutation_id)
+            if old.status != REJECTED:
+                raise StoreError(f"mutation {mutation_id} is {old.status}, not rejected")
+            self._store.execute("DELETE FROM outbox WHERE mutation_id = ?", (mutation_id,))
+            envelope = {**old.payload, "payload": dict(payload)}
+            return self.enqueue(old.kind, envelope)
+
     def mark_sent(self, mutation_id: str, result: Any = None) -> Mutation:
         """Record that the server applied the mutation, with its JSON ``result``."""
         return self._finish(
@@ -173,12 +229,17 @@ class Outbox:
             [SENT, json.dumps(result, allow_nan=False), _iso(self._clock())],
         )
 
-    def mark_rejected(self, mutation_id: str, reason: str) -> Mutation:
-        """Record that the server refused the mutation for good; ``reason`` is shown to the user."""
+    def mark_rejected(self, mutation_id: str, reason: str, result: Any = None) -> Mutation:
+        """Record that the server refused the mutation for good.
+
+        ``reason`` is the server's sentence (the fallback text); ``result`` the
+        refusal as JSON (code, params, per-field errors) that the app
+        translates (``app.refusals.refusal_text``).
+        """
         return self._finish(
             mutation_id,
-            "status = ?, reason = ?, finished_at = ?, next_attempt_at = NULL",
-            [REJECTED, reason, _iso(self._clock())],
+            "status = ?, reason = ?, result = ?, finished_at = ?, next_attempt_at = NULL",
+            [REJECTED, reason, json.dumps(result, allow_nan=False), _iso(self._clock())],
         )
 
     def mark_failed(self, mutation_id: str, error: str) -> Mutation:
@@ -202,9 +263,17 @@ class Outbox:
             "DELETE FROM outbox WHERE mutation_id = ? AND status = ?", (mutation_id, REJECTED)
         )
 
-    def forget_sent(self) -> int:
-        """Delete all sent items (their results are no longer needed); return the count."""
-        return self._store.execute("DELETE FROM outbox WHERE status = ?", (SENT,))
+    def forget_sent(self, older_than: datetime | None = None) -> int:
+        """Delete sent items (all, or those finished before ``older_than``); return the count.
+
+        Their results are no longer needed once the pull has brought the
+        server's state; keeping them a while lets a screen say "sent".
+        """
+        if older_than is None:
+            return self._store.execute("DELETE FROM outbox WHERE status = ?", (SENT,))
+        return self._store.execute(
+            "DELETE FROM outbox WHERE status = ? AND finished_at < ?", (SENT, _iso(older_than))
+        )
 
     def _finish(self, mutation_id: str, assignments: str, params: list[Any]) -> Mutation:
         with self._store.transaction():
