@@ -4,8 +4,9 @@
 Services"), its technicians (working hours, absences), clients (contacts, sites
 around Lyon), forms, activity types with portal actions, and activities in every
 status spread from a month ago to three weeks ahead, each with its follow-up
-steps. The same seed and the same ``now`` always give the same rows, so a field
-demo and a test see identical data.
+steps and, where the client may sign a quote, the company's quote (some with
+a PDF; ``backend/demo_quotes.py``). The same seed and the same ``now`` always
+give the same rows, so a field demo and a test see identical data.
 
 Visits are packed per technician-day in chronological order, with the travel
 time of the business unit's own travel model (distance x circuity / speed)
@@ -41,6 +42,7 @@ from sqlalchemy.orm import Session
 from backend.contacts import normalize_email, normalize_phone
 from backend.core.config import Settings
 from backend.core.db import make_engine, make_sessionmaker, upgrade
+from backend.demo_quotes import insert_quotes, quote_type_names
 from backend.domain import ActivityTypePortal, BookingSettings, FormSpec
 from backend.models import (
     Absence,
@@ -1124,6 +1126,12 @@ def generate(db: Session, size: DemoSize | None = None, now: datetime | None = N
     techs = _insert_technicians(db, bu_id, size.technicians, rng, now)
     sites, site_weights = _insert_clients(db, bu_id, size, rng)
     _insert_activities(db, bu_id, size, rng, now, techs, sites, site_weights, type_ids, travel)
+    quote_types = {
+        spec["name"]: type_id
+        for spec, type_id in zip(ACTIVITY_TYPES, type_ids, strict=True)
+        if spec["name"] in quote_type_names(ACTIVITY_TYPES)
+    }
+    insert_quotes(db, quote_types, BUSINESS_UNIT["name"], size.seed, TIMEZONE, CHUNK)
     db.flush()
     summary = summarize(db)
     summary.created = True

@@ -455,13 +455,15 @@ def definition_sha256(definition: Any) -> str:
 
 
 def document_for(activity: Mapping[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
-    """The document a client validates: the form as shown, on this activity.
+    """The document a client validates: the form as shown, on this activity, with the
+    company's quote (lines, totals, the PDF's hash) when the activity has one.
 
     The app hashes exactly this (:func:`sha256_of`) from its synced
     documents; the server rebuilds it from the database and refuses a
-    signature made on another version.
+    signature made on another version. Without a quote there is no
+    ``quote`` key, so documents signed before quotes existed keep their hash.
     """
-    return {
+    document: dict[str, Any] = {
         "activity": {
             "id": activity.get("id"),
             "reference": activity.get("reference"),
@@ -470,3 +472,7 @@ def document_for(activity: Mapping[str, Any], form: Mapping[str, Any]) -> dict[s
         },
         "form": {"id": form.get("id"), "name": form.get("name"), "fields": form.get("fields")},
     }
+    quote = activity.get("quote")
+    if quote is not None:
+        document["quote"] = quote
+    return document

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -225,6 +226,31 @@ class Activity(Base):
         viewonly=True,
         order_by="ValidationEvent.id",
     )
+    quote: Mapped[ActivityQuote | None] = relationship(
+        back_populates="activity", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class ActivityQuote(Base):
+    """The company's quote on an activity (at most one), and its PDF when staff attached one.
+
+    ``document`` is ``backend.quotes.quote_document``: lines and totals as
+    issued, frozen when saved. The PDF bytes are deferred: the feed only
+    needs their size and hash.
+    """
+
+    __tablename__ = "quotes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), unique=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    pdf_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    activity: Mapped[Activity] = relationship(back_populates="quote")
 
 
 class ActivityStep(Base):
@@ -448,6 +474,7 @@ class ValidationEvent(Base):
 __all__ = [
     "Absence",
     "Activity",
+    "ActivityQuote",
     "ActivityStep",
     "ActivityType",
     "AuthSession",

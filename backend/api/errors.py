@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -55,24 +56,40 @@ class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413, before any handler reads them.
 
     Checks Content-Length up front and counts streamed chunks for chunked bodies.
+    ``larger`` lists (path pattern, limit) pairs for the few uploads allowed
+    more (a quote's PDF); every other path keeps ``max_bytes``.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = tuple(larger)
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of requests to ``path``."""
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return max(limit, self.max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._too_large(send)
+                if declared > max_bytes:
+                    await self._too_large(send, max_bytes)
                     return
         seen = 0
         started = False
@@ -82,8 +99,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -98,12 +115,10 @@ class BodySizeLimit:
             # Raised through an app that does not handle HTTPException itself
             # (or around FastAPI's handler): answer here unless it already did.
             if not started:
-                await self._too_large(send)
+                await self._too_large(send, max_bytes)
 
-    async def _too_large(self, send: Send) -> None:
-        response = JSONResponse(
-            status_code=413, content={"detail": _too_large_detail(self.max_bytes)}
-        )
+    async def _too_large(self, send: Send, max_bytes: int) -> None:
+        response = JSONResponse(status_code=413, content={"detail": _too_large_detail(max_bytes)})
         await send(
             {
                 "type": "http.response.start",

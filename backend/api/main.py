@@ -16,6 +16,7 @@ from backend.api.routes import (
     mutations,
     portal,
     public,
+    quotes,
     requests,
     staff,
     staff_submissions,
@@ -32,6 +33,7 @@ from backend.core.db import (
 from backend.models import utcnow
 from backend.services.booking import ScheduleCache
 from backend.services.messaging import DevOutboxSender, MessageSender
+from backend.services.quotes import PDF_MAX_BYTES
 
 
 def create_app(
@@ -82,6 +84,8 @@ def create_app(
     app.include_router(mutations.router)
     app.include_router(staff.router)
     app.include_router(staff_submissions.router)
+    app.include_router(quotes.router)
+    app.include_router(quotes.staff_router)
     app.include_router(assets.router)
     app.include_router(public.router)
 
@@ -89,7 +93,11 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=[(quotes.PDF_UPLOAD_PATH, PDF_MAX_BYTES)],
+    )
     # Added last, so outermost: a request over the limit costs nothing else.
     app.add_middleware(
         AdmissionLimit,

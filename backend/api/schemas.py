@@ -66,6 +66,44 @@ class BookingRules(BaseModel):
     reschedules_left: int
 
 
+class QuoteLineOut(BaseModel):
+    label: str
+    quantity: str
+    unit: str | None
+    unit_price: str = Field(description="Excluding tax, decimal text in the quote's currency.")
+    tax_rate: str = Field(description="Percent, decimal text.")
+    total: str = Field(description="quantity x unit_price, rounded half-up to the minor unit.")
+
+
+class QuoteTaxOut(BaseModel):
+    rate: str
+    base: str
+    amount: str
+
+
+class QuotePdfOut(BaseModel):
+    url: str = Field(description="GET it with the session token (application/pdf).")
+    media_type: str
+    size: int
+    sha256: str
+
+
+class QuoteOut(BaseModel):
+    """The company's quote on the activity (``backend.quotes.quote_document``): amounts
+    are decimal text, never floats. Part of the document a client signs."""
+
+    number: str
+    issued_on: str
+    valid_until: str
+    currency: str = Field(description="ISO 4217")
+    note: str | None
+    lines: list[QuoteLineOut]
+    subtotal: str
+    taxes: list[QuoteTaxOut]
+    total: str
+    pdf: QuotePdfOut | None
+
+
 class ActivityOut(BaseModel):
     """An activity as the client sees it; ``available_actions`` is evaluated now."""
 
@@ -90,7 +128,10 @@ class ActivityOut(BaseModel):
     submissions: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per action key, what the client already sent: state sent (with the "
-        "latest version), signed or refused, and when (at, UTC).",
+        "latest version), signed or refused (with the document's SHA-256), and when (at, UTC).",
+    )
+    quote: QuoteOut | None = Field(
+        default=None, description="The company's quote, when the activity has one."
     )
 
 

@@ -17,6 +17,7 @@ from backend.domain import BookingSettings
 from backend.localization import format_date, format_datetime, format_time
 from backend.models import (
     Activity,
+    ActivityQuote,
     ActivityType,
     BusinessUnit,
     Client,
@@ -152,7 +153,7 @@ def reference(activity: Activity) -> str:
 
 def submission_states(activity: Activity) -> dict[str, dict[str, Any]]:
     """Per portal action key, what the client already did: ``sent`` (with the
-    latest version), ``signed`` or ``refused``, and when."""
+    latest version), ``signed`` or ``refused`` (with the document's hash), and when."""
     states: dict[str, dict[str, Any]] = {}
     for row in activity.submissions:
         states[row.action_key] = {
@@ -164,6 +165,9 @@ def submission_states(activity: Activity) -> dict[str, dict[str, Any]]:
         states[event.action_key] = {
             "state": "signed" if event.decision == "accepted" else "refused",
             "at": iso(event.created_at),
+            # Which version was decided: a quote revised after a refusal is a
+            # new document the client may sign.
+            "document_sha256": event.document_sha256,
         }
     return states
 
@@ -201,6 +205,35 @@ def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[s
     states = submission_states(activity)
     if states:
         doc["submissions"] = states
+    # Only when the company attached one: documents (and the hashes clients
+    # signed) of activities without a quote stay as they were.
+    if activity.quote is not None:
+        doc["quote"] = quote_doc(activity.quote)
+    return doc
+
+
+def quote_pdf_path(activity_id: int) -> str:
+    """Where the signed-in client downloads an activity's quote PDF."""
+    return f"/activities/{activity_id}/quote.pdf"
+
+
+def quote_doc(quote: ActivityQuote) -> dict[str, Any]:
+    """The quote as the client sees and signs it (``backend.quotes.quote_document``) and,
+    instead of the PDF's bytes, where to get them, their size and their SHA-256.
+
+    The hash is part of what is signed: replacing the PDF changes the document.
+    """
+    doc = dict(quote.document)
+    doc["pdf"] = (
+        {
+            "url": quote_pdf_path(quote.activity_id),
+            "media_type": "application/pdf",
+            "size": quote.pdf_size,
+            "sha256": quote.pdf_sha256,
+        }
+        if quote.pdf_size is not None
+        else None
+    )
     return doc
 
 
@@ -228,6 +261,7 @@ def activity_query() -> Any:
         selectinload(Activity.steps),
         selectinload(Activity.submissions),
         selectinload(Activity.validations),
+        selectinload(Activity.quote),
     )
 
 

@@ -19,6 +19,10 @@ from backend.api.main import create_app
 from backend.core.config import Settings
 from tests.backend.portal_setup import build_world
 
+# A quote's PDF is uploaded as the raw file (PUT .../quote/pdf): generated
+# bytes are sent as they are, like any binary body.
+schemathesis.serializer.alias("application/pdf", "application/octet-stream")
+
 # schemathesis parametrizes at collection time, so the app (on its own SQLite
 # file in a throwaway directory) is built when the module is imported.
 _TMP = Path(tempfile.mkdtemp(prefix="portal-fuzz-"))

@@ -423,3 +423,46 @@ def test_seeded_database_has_every_clients_sync_feed(tmp_path) -> None:
         assert synced == len(visible) > 0
         assert db.scalar(sa_select(sa_func.count()).select_from(Activity)) >= 200
     engine.dispose()
+
+
+def test_quotes_on_the_activities_whose_type_has_one_to_sign(
+    demo: tuple[Session, DemoSummary],
+) -> None:
+    import hashlib
+
+    from sqlalchemy.orm import undefer
+
+    from backend.models import ActivityQuote
+    from backend.quotes import parse_quote, quote_document
+    from backend.services.quotes import PDF_MAGIC, PDF_MAX_BYTES
+
+    db, _ = demo
+    signing = {
+        t.id
+        for t in db.scalars(select(ActivityType))
+        if any(a["kind"] == "validate_document" for a in t.portal_actions)
+    }
+    assert signing
+    quotes = {
+        q.activity_id: q
+        for q in db.scalars(select(ActivityQuote).options(undefer(ActivityQuote.pdf)))
+    }
+    activities = db.scalars(select(Activity)).all()
+    assert {a.id for a in activities if a.type_id in signing} == set(quotes)
+    rates: set[str] = set()
+    for quote in quotes.values():
+        doc = quote.document
+        assert doc["currency"] == "EUR" and 2 <= len(doc["lines"]) <= 5
+        rates |= {line["tax_rate"] for line in doc["lines"]}
+        # Exactly what the staff API would have stored for these lines.
+        sent = {k: doc[k] for k in ("number", "issued_on", "valid_until", "currency", "note")}
+        sent["lines"] = [{k: v for k, v in x.items() if k != "total"} for x in doc["lines"]]
+        assert quote_document(parse_quote(sent)) == doc
+    assert rates == {"10", "20"}
+    with_pdf = [q for q in quotes.values() if q.pdf is not None]
+    assert 0 < len(with_pdf) < len(quotes)
+    for quote in with_pdf:
+        assert quote.pdf is not None and quote.pdf.startswith(PDF_MAGIC)
+        assert quote.pdf_size == len(quote.pdf) <= PDF_MAX_BYTES
+        assert quote.pdf_sha256 == hashlib.sha256(quote.pdf).hexdigest()
+        assert "Rhône Chauffage Services".encode("cp1252") in quote.pdf

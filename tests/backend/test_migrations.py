@@ -45,7 +45,7 @@ def test_upgrade_from_the_first_release_keeps_data(tmp_path: Path) -> None:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         assert conn.execute(text("SELECT schedule_version FROM business_units")).scalar_one() == 0
         mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
-    assert version == "0004"
+    assert version == "0005"
     assert mode == "wal"
 
 
