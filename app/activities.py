@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from app import booking_rules
 from app.company import maps_url
 from app.i18n import Translator, parse_utc
+from app.submission_status import SubmissionLine, submission_lines
 from app.sync.engine import SyncResult
+from app.sync.outbox import Outbox
 from app.sync.store import Field
 
 if TYPE_CHECKING:
@@ -114,6 +116,8 @@ class ActivityDetail:
     can_add_to_calendar: bool = False
     change_note: str | None = None
     cancel_reason: str | None = None
+    # Forms, signatures and surveys: waiting, refused (fix or discard), recorded.
+    submissions: tuple[SubmissionLine, ...] = ()
 
 
 def _site_line(site: Any) -> str | None:
@@ -269,6 +273,11 @@ class ActivitiesModel:
                 )
             )
         tech = doc.get("technician") or {}
+        queued = (
+            await asyncio.to_thread(Outbox(self._state.store).for_activity, int(activity_id))
+            if activity_id.isdigit()
+            else []
+        )
         return ActivityDetail(
             item=item,
             description=doc.get("description") or None,
@@ -281,6 +290,7 @@ class ActivitiesModel:
             can_add_to_calendar=booking_rules.can_add_to_calendar(doc, now),
             change_note=self._change_note(blocked),
             cancel_reason=booking_rules.cancel_reason(doc),
+            submissions=tuple(submission_lines(doc, queued, self._tr)),
         )
 
     def _change_note(self, blocked: str | None) -> str | None:

@@ -20,9 +20,9 @@ from typing import Any
 from app.i18n import parse_utc
 from backend.actions import available_actions
 
-# Action kinds the app has a screen for. fill_form, validate_document and
-# survey stay hidden until their screens exist: no dead button.
-IMPLEMENTED_KINDS = frozenset({"book", "reschedule", "cancel"})
+# Action kinds the app has a screen for (no dead button).
+FORM_KINDS = frozenset({"fill_form", "validate_document", "survey"})
+IMPLEMENTED_KINDS = frozenset({"book", "reschedule", "cancel"}) | FORM_KINDS
 # Kinds that open the slots screen.
 SLOT_KINDS = frozenset({"book", "reschedule"})
 BOOKED_STATUSES = ("scheduled", "in_progress")
@@ -93,8 +93,18 @@ def usable_actions(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             status not in ("to_schedule", *BOOKED_STATUSES) or rails.too_late(now)
         ):
             continue
+        if kind in ("validate_document", "survey") and answered(doc, action["key"]):
+            continue  # signed, refused or answered once: the server takes no second answer
         shown.append(action)
     return shown
+
+
+def answered(doc: dict[str, Any], action_key: str) -> dict[str, Any] | None:
+    """What the server recorded for this action (``submissions`` of the document):
+    ``{"state": "signed" | "refused" | "submitted", "at", ...}``, or None."""
+    states = doc.get("submissions")
+    state = states.get(action_key) if isinstance(states, dict) else None
+    return state if isinstance(state, dict) and state.get("state") else None
 
 
 def blocked_change(doc: dict[str, Any], now: datetime) -> str | None:

@@ -26,17 +26,22 @@ import flet as ft
 
 from app.activities import ACTIVITIES, ActionItem
 from app.booking import BookingModel
-from app.booking_rules import SLOT_KINDS
+from app.booking_rules import FORM_KINDS, SLOT_KINDS
 from app.company import BRANDING
 from app.config import PERIODIC_ATTEMPTS, AppConfig
+from app.form_filling import FormModel
+from app.i18n import LANGUAGES
 from app.link_handoff import take_pending_link
 from app.new_request import Created, NewRequestModel
 from app.state import PROFILE, AppState
+from app.submission_status import SubmissionLine
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
+from app.sync.outbox import Outbox
 from app.sync.store import Store
 from app.sync.tokens import MemoryTokenStore, TokenStore
 from app.views.booking import BookingView, CalendarSaver, CancelDialog
+from app.views.form import FormView
 from app.views.new_request import NewRequestView
 from app.views.routes import Route, parse_route
 from app.views.shell import Shell
@@ -103,6 +108,11 @@ class PortalApp:
         self.requests = NewRequestModel(state)
         self.request_view = NewRequestView(self.requests, self._request_back, self._request_created)
         self.shell.new_request = self.request_view
+        self.forms = FormModel(state)
+        self.form_view = FormView(self.forms, self._form_back)
+        self.shell.form = self.form_view
+        self.shell.detail.on_fix = self._fix_submission
+        self.shell.detail.on_discard = self._discard_submission
         self.shell.navigate = self.navigate
         self.root = ft.Container(expand=True)
         self._stop = asyncio.Event()
@@ -113,6 +123,8 @@ class PortalApp:
         # A request just sent with a bookable type: its slots screen opens
         # when its address is shown.
         self._book_on_show: str | None = None
+        # A refused submission to reopen for fixing when its form's address is shown.
+        self._fixing: tuple[str, str, str] | None = None
         self._seed: str | None = None
         # The screen a web address asked for; shown now, or right after sign-in.
         self._start_route = Route("home")
@@ -148,6 +160,13 @@ class PortalApp:
 
     # -- screens -------------------------------------------------------------
 
+    def _apply_locale(self) -> None:
+        """Flutter's own words (a text field's counter, the date picker) in the app's language."""
+        self.page.locale_configuration = ft.LocaleConfiguration(
+            supported_locales=[ft.Locale(code) for code in LANGUAGES],
+            current_locale=ft.Locale(self.state.tr.language),
+        )
+
     def _apply_theme(self) -> bool:
         """Seed the theme with the company's colour; True when it changed."""
         seed = self.state.company.color
@@ -158,6 +177,7 @@ class PortalApp:
         return False
 
     def _show_current(self) -> None:
+        self._apply_locale()
         if self.state.signed_in:
             self.shell.refresh_all()
             self.root.content = self.shell.control
@@ -198,6 +218,13 @@ class PortalApp:
             )
         elif event == "data" and isinstance(data, SyncResult):
             await self._apply_sync(data)
+        if event in ("status", "data") and self.shell.in_form:
+            # "Waiting to be sent" becomes "sent" (or refused) when the push ran.
+            screen = self.forms.screen
+            if screen is not None and screen.phase == "queued":
+                await self.forms.refresh_sent()
+                self.form_view.show()
+                self._patch(self.form_view.control)
         elif event == "language":
             self.page.title = self.state.tr.t("app.title")
             self._show_current()
@@ -264,6 +291,15 @@ class PortalApp:
             await self._show_activity(route.activity_id)
         elif route.screen == "book" and route.activity_id:
             await self.open_booking(route.activity_id)
+        elif route.screen == "form" and route.activity_id and route.action_key:
+            fixing, self._fixing = self._fixing, None
+            await self._open_form(
+                route.activity_id,
+                route.action_key,
+                fixing=fixing[2]
+                if fixing and fixing[:2] == (route.activity_id, route.action_key)
+                else None,
+            )
         elif route.screen == "new_request":
             await self._open_new_request()
         else:
@@ -275,7 +311,7 @@ class PortalApp:
         start, self._start_route = self._start_route, Route("home")
         if start.activity_id:
             await self.state.activities.ensure_activity(start.activity_id)
-        if start.screen in ("detail", "book", "new_request"):
+        if start.screen in ("detail", "book", "form", "new_request"):
             await self.show_route(start.path)
 
     async def open_activity(self, activity_id: str) -> None:
@@ -315,6 +351,39 @@ class PortalApp:
             await self.open_booking(activity_id)
         elif action.kind == "cancel":
             CancelDialog(self.booking, activity_id, self._cancelled).open(page)
+        elif action.kind in FORM_KINDS:
+            await self.navigate(Route("form", activity_id, action.key).path)
+
+    # -- forms ---------------------------------------------------------------------
+
+    async def _open_form(
+        self, activity_id: str, action_key: str, fixing: str | None = None
+    ) -> None:
+        """The form screen of one action (offline too: all it needs is in the cache)."""
+        self._open_detail_id = activity_id
+        await self.forms.open(activity_id, action_key, fixing=fixing)
+        self.form_view.show()
+        await self.shell.show_form()
+
+    async def fix_refused(self, activity_id: str, action_key: str, mutation_id: str) -> None:
+        """Reopen a refused submission with what was sent, to fix and send again."""
+        self._fixing = (activity_id, action_key, mutation_id)
+        await self.navigate(Route("form", activity_id, action_key).path)
+
+    async def _fix_submission(self, activity_id: str, line: SubmissionLine) -> None:
+        if line.mutation_id:
+            await self.fix_refused(activity_id, line.action_key, line.mutation_id)
+
+    async def _discard_submission(self, activity_id: str, line: SubmissionLine) -> None:
+        if line.mutation_id:
+            await asyncio.to_thread(Outbox(self.state.store).dismiss, line.mutation_id)
+        if self._open_detail_id == activity_id:
+            self.shell.detail.show(await self.state.activities.activity_detail(activity_id))
+            self._patch(self.shell.detail.control)
+
+    async def _form_back(self) -> None:
+        activity_id = self.forms.screen.activity_id if self.forms.screen else None
+        await self.navigate(Route("detail", activity_id).path if activity_id else "/activities")
 
     async def _booking_changed(self) -> None:
         self.booking_view.show()

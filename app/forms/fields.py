@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
@@ -204,7 +205,7 @@ def error_messages(errors: Mapping[str, Any]) -> dict[str, Message]:
 
 def today_iso(now: datetime, tr: Translator) -> str:
     """Today's date in the business unit's zone, as a date answer."""
-    return now.astimezone(tr.timezone).date().isoformat()
+    return now.astimezone(ZoneInfo(tr.timezone)).date().isoformat()
 
 
 # Dates and times are typed in the client's usual way (31/12/2026, 14:30 in

@@ -502,6 +502,16 @@ class PortalApi:
             raise ServerError("the push answer is malformed")
         return results
 
+    async def fetch_document(self, path: str) -> bytes:
+        """Download one of the client's documents (a quote's PDF) with the session token.
+
+        Like ``fetch_asset``, only paths on our own server.
+        """
+        if not path.startswith("/") or path.startswith("//"):
+            raise Rejected("not a path on this server", message_key="error.invalid_input")
+        response = await self._call("GET", path, signed_in=True)
+        return response.content
+
     async def fetch_asset(self, path: str) -> bytes:
         """Download a server asset such as branding ``logo_url`` ("/assets/logo.png").
 

@@ -14,11 +14,15 @@ from collections.abc import Awaitable, Callable
 import flet as ft
 
 from app.activities import ActionItem, ActivityDetail, ReportView
+from app.booking_rules import FORM_KINDS
 from app.state import AppState
+from app.submission_status import SubmissionLine
 from app.views.theme import section_title, status_chip
 
 ActionHandler = Callable[[ft.Page, str, ActionItem], Awaitable[None]]
 CalendarHandler = Callable[[ft.Page, str], Awaitable[None]]
+# (activity id, refused line): reopen it to fix, or discard it.
+SubmissionHandler = Callable[[str, SubmissionLine], Awaitable[None]]
 
 
 class ActivityDetailView:
@@ -38,6 +42,9 @@ class ActivityDetailView:
         self._on_action = on_action
         self._on_calendar = on_calendar
         self.detail: ActivityDetail | None = None
+        # Wired by ``app.main``: a refused submission's two ways out.
+        self.on_fix: SubmissionHandler | None = None
+        self.on_discard: SubmissionHandler | None = None
         self.back = ft.TextButton(icon=ft.Icons.ARROW_BACK, on_click=self._back)
         self.body = ft.Column(spacing=12)
         # A stable frame; each ``show`` puts a brand-new subtree in it. Refilling
@@ -105,9 +112,11 @@ class ActivityDetailView:
             parts.append(ft.Text(tr.t("detail.no_actions"), italic=True))
         if detail.change_note:
             parts.append(ft.Text(detail.change_note, size=13))
-        if self.state.offline and detail.actions:
+        if self.state.offline and any(a.kind not in FORM_KINDS for a in detail.actions):
             # The buttons stay: the next screen explains and offers to retry.
             parts.append(ft.Text(tr.t("booking.needs_connection"), size=13, italic=True))
+        for line in detail.submissions:
+            parts.append(self._submission(item.id, line))
         parts.append(section_title(tr.t("detail.timeline")))
         for entry in detail.timeline:
             lines = [
@@ -136,8 +145,58 @@ class ActivityDetailView:
             "book": ft.Icons.EVENT_AVAILABLE,
             "reschedule": ft.Icons.EDIT_CALENDAR,
             "cancel": ft.Icons.EVENT_BUSY,
+            "fill_form": ft.Icons.EDIT_NOTE,
+            "validate_document": ft.Icons.DRAW,
+            "survey": ft.Icons.STAR_OUTLINE,
         }.get(action.kind)
         return ft.FilledTonalButton(action.label, icon=icon, on_click=click)
+
+    def _submission(self, activity_id: str, line: SubmissionLine) -> ft.Control:
+        """One form's state: waiting, sent, signed — or refused, with its way out."""
+        tr = self.state.tr
+        icon, color = {
+            "pending": (ft.Icons.SCHEDULE_SEND, ft.Colors.ON_SURFACE_VARIANT),
+            "rejected": (ft.Icons.ERROR_OUTLINE, ft.Colors.ERROR),
+            "refused": (ft.Icons.DO_NOT_DISTURB_ON, ft.Colors.ON_SURFACE_VARIANT),
+        }.get(line.state, (ft.Icons.CHECK_CIRCLE_OUTLINE, ft.Colors.PRIMARY))
+        rows: list[ft.Control] = [
+            ft.Row(
+                [
+                    ft.Icon(icon, size=18, color=color),
+                    ft.Column(
+                        [
+                            ft.Text(line.label, weight=ft.FontWeight.W_600),
+                            ft.Text(line.text, size=13, selectable=True),
+                        ],
+                        spacing=0,
+                        expand=True,
+                    ),
+                ],
+                vertical_alignment=ft.CrossAxisAlignment.START,
+            )
+        ]
+        if line.state == "rejected":
+
+            async def fix(_e: ft.Event[ft.Control]) -> None:
+                if self.on_fix is not None:
+                    await self.on_fix(activity_id, line)
+
+            async def discard(_e: ft.Event[ft.Control]) -> None:
+                if self.on_discard is not None:
+                    await self.on_discard(activity_id, line)
+
+            rows.append(
+                ft.Row(
+                    [
+                        ft.FilledTonalButton(
+                            tr.t("submission.fix"), icon=ft.Icons.EDIT, on_click=fix
+                        ),
+                        ft.TextButton(tr.t("submission.discard"), on_click=discard),
+                    ],
+                    wrap=True,
+                )
+            )
+        return ft.Column(rows, spacing=4)
 
     def _calendar_button(self, activity_id: str) -> ft.Control:
         async def click(e: ft.Event[ft.Control]) -> None:

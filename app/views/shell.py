@@ -22,6 +22,7 @@ from app.views.account import AccountView
 from app.views.activities import ActivitiesView
 from app.views.activity_detail import ActionHandler, ActivityDetailView, CalendarHandler
 from app.views.booking import BookingView
+from app.views.form import FormView
 from app.views.home import HomeView
 from app.views.new_request import NewRequestView
 from app.views.routes import Route, parse_route
@@ -65,12 +66,15 @@ class Shell:
         self.in_detail = False
         self.in_booking = False
         self.in_request = False
+        self.in_form = False
         self.compact = True
         self.width: float | None = None
         # Wired by ``app.main``: push a web address (the route change shows it).
         self.navigate: Callable[[str], Awaitable[None]] | None = None
         # The "New request" screen, when ``app.main`` wires one.
         self.new_request: NewRequestView | None = None
+        # The form screen (fill, sign, survey), when ``app.main`` wires one.
+        self.form: FormView | None = None
         self.home = HomeView(state, open_activity, self._show_activities)
         self.activities = ActivitiesView(state, open_activity, new_request=self._open_new_request)
         self.detail = ActivityDetailView(state, self._close_detail, on_action, on_calendar)
@@ -177,7 +181,9 @@ class Shell:
         return True
 
     def _place_content(self) -> None:
-        if self.in_request and self.new_request is not None:
+        if self.in_form and self.form is not None:
+            self.content.content = self.form.control
+        elif self.in_request and self.new_request is not None:
             self.content.content = self.new_request.control
         elif self.in_booking and self.booking is not None:
             self.content.content = self.booking.control
@@ -219,6 +225,8 @@ class Shell:
             self.booking.show()
         if self.in_request and self.new_request is not None:
             self.new_request.show()
+        if self.in_form and self.form is not None:
+            self.form.show()
         self.refresh_status()
 
     def refresh_status(self) -> None:
@@ -239,6 +247,7 @@ class Shell:
         self.in_detail = False
         self.in_booking = False
         self.in_request = False
+        self.in_form = False
         self._place_content()
 
     async def select(self, tab: str) -> None:
@@ -251,6 +260,7 @@ class Shell:
         self.in_detail = True
         self.in_booking = False
         self.in_request = False
+        self.in_form = False
         self._place_content()
         self.control.update()
 
@@ -259,6 +269,7 @@ class Shell:
         self.in_detail = True
         self.in_booking = True
         self.in_request = False
+        self.in_form = False
         self._place_content()
         self.control.update()
 
@@ -268,6 +279,17 @@ class Shell:
         self.in_detail = False
         self.in_booking = False
         self.in_request = True
+        self.in_form = False
+        self._place_content()
+        self.control.update()
+
+    async def show_form(self) -> None:
+        """Show the form screen (filled by its view) under the appointment's tab."""
+        self.tab = "activities"
+        self.in_detail = True
+        self.in_booking = False
+        self.in_request = False
+        self.in_form = True
         self._place_content()
         self.control.update()
 

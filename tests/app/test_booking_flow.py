@@ -431,16 +431,25 @@ def test_only_configured_available_and_implemented_actions_are_shown() -> None:
             {"key": "access", "kind": "fill_form", "label": "Access", "form_id": 1},
             {"key": "quote", "kind": "validate_document", "label": "Sign", "form_id": 2},
             {"key": "survey", "kind": "survey", "label": "Survey", "form_id": 3},
+            {"key": "pay", "kind": "payment", "label": "Pay online"},  # no screen for it
             {"key": "stop", "kind": "cancel", "label": "Cancel"},
         ],
+        # The survey was answered: the server takes no second answer.
+        "submissions": {"survey": {"state": "sent", "at": "2026-11-22T10:00:00Z"}},
     }
     keys = [a["key"] for a in booking_rules.usable_actions(doc, now)]
-    assert keys == ["move", "stop"]
+    assert keys == ["move", "access", "quote", "stop"]
+    signed = {**doc, "submissions": {"quote": {"state": "signed", "at": "2026-11-22T10:00:00Z"}}}
+    assert "quote" not in [a["key"] for a in booking_rules.usable_actions(signed, now)]
     spent = {**doc, "booking_rules": {**doc["booking_rules"], "reschedules_left": 0}}
-    assert [a["key"] for a in booking_rules.usable_actions(spent, now)] == ["stop"]
+    assert [a["key"] for a in booking_rules.usable_actions(spent, now)] == [
+        "access",
+        "quote",
+        "stop",
+    ]
     assert booking_rules.blocked_change(spent, now) == "no_reschedules_left"
     late = now + timedelta(days=6, hours=12)
-    assert booking_rules.usable_actions(doc, late) == []
+    assert [a["key"] for a in booking_rules.usable_actions(doc, late)] == ["access", "quote"]
     assert booking_rules.blocked_change(doc, late) == "too_late"
 
 

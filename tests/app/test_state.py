@@ -106,9 +106,9 @@ async def test_items_are_formatted_in_the_business_unit_zone(
     assert " à " in item.date_text
     detail = await state.activities.activity_detail(str(world.upcoming.id))
     assert detail is not None
-    # 3 days before the visit: reschedule is usable (it needs 24 h); the access
-    # form is configured and available but has no screen yet: not shown.
-    assert [a.key for a in detail.actions] == ["reschedule"]
+    # 3 days before the visit: reschedule is usable (it needs 24 h), and so is
+    # the access form (available before the visit).
+    assert [a.key for a in detail.actions] == ["reschedule", "access"]
     assert detail.address_lines and detail.maps_url
 
 
@@ -120,7 +120,8 @@ async def test_actions_follow_the_clock(
     clock.advance(days=2, hours=12)  # 12 h before the visit: too late to reschedule
     detail = await state.activities.activity_detail(str(world.upcoming.id))
     assert detail is not None
-    assert [a.key for a in detail.actions] == []
+    # The access form is still welcome before the visit; moving it is not.
+    assert [a.key for a in detail.actions] == ["access"]
     assert detail.change_note and world.bu.phone in detail.change_note  # says whom to call
 
 
