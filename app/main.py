@@ -51,6 +51,9 @@ from app.views.theme import apply_theme
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+# Fields a form shows in its first update (more than a phone screen holds).
+FIRST_FIELDS = 6
+REST_DELAY = 0.1
 
 
 @dataclass
@@ -362,8 +365,12 @@ class PortalApp:
         """The form screen of one action (offline too: all it needs is in the cache)."""
         self._open_detail_id = activity_id
         await self.forms.open(activity_id, action_key, fixing=fixing)
-        self.form_view.show()
+        # A long form: its first screenful now, the rest right after.
+        self.form_view.show(first=FIRST_FIELDS)
         await self.shell.show_form()
+        # After the browser has drawn the first part (one frame or two).
+        await asyncio.sleep(REST_DELAY)
+        await self.form_view.show_rest()
 
     async def fix_refused(self, activity_id: str, action_key: str, mutation_id: str) -> None:
         """Reopen a refused submission with what was sent, to fix and send again."""

@@ -40,13 +40,21 @@ from typing import Any
 
 from app.activities import ACTIVITIES, ActivitiesModel
 from app.company import BRANDING, CompanyModel
+from app.forms.drafts import DRAFTS
 from app.i18n import Translator, normalize_language
 from app.language import LanguageModel
 from app.messages import Message
 from app.sign_in import SignInModel, SignInState
 from app.sync.api import ApiError, Offline, PortalApi, SignedIn
 from app.sync.device import META_DEVICE_ID
-from app.sync.engine import SyncEngine, SyncResult, SyncStatus
+from app.sync.engine import (
+    META_CURSOR,
+    META_LAST_SYNC,
+    SyncEngine,
+    SyncResult,
+    SyncStatus,
+    clear_synced,
+)
 from app.sync.outbox import Outbox
 from app.sync.store import Store
 
@@ -163,7 +171,7 @@ class AppState:
         """The server gave a session (``app.sign_in``): keep it and show the cache."""
         await asyncio.to_thread(self.tokens.set, signed.token)
         self.api.token = signed.token
-        previous = await asyncio.to_thread(self.store.get_meta, META_CLIENT_ID)
+        previous = await asyncio.to_thread(self._cached_client_id)
         if previous is not None and previous != str(signed.client_id):
             # Another person used this device before: never show their data.
             await self._clear_local()
@@ -176,6 +184,23 @@ class AppState:
         self.signed_in = True
         await self._load_cache()
         await self.emit("session", True)
+
+    def _cached_client_id(self) -> str | None:
+        """Whose data this device holds: recorded at sign-in, else the cached profile's
+        (a session that started from a stored token never went through sign-in)."""
+        recorded = self.store.get_meta(META_CLIENT_ID)
+        if recorded is not None:
+            return recorded
+        profile = self.store.get(PROFILE, "me")
+        found = profile.get("id") if isinstance(profile, dict) else None
+        if found is not None:
+            return str(found)
+        # Nothing cached, but something waits to be sent or was typed: someone's.
+        leftovers = self.store.fetchall(
+            "SELECT 1 FROM outbox UNION ALL SELECT 1 FROM documents WHERE collection = ? LIMIT 1",
+            (DRAFTS,),
+        )
+        return "unknown" if leftovers else None
 
     # -- sync --------------------------------------------------------------
 
@@ -291,9 +316,12 @@ class AppState:
 
     async def _on_unauthorized(self) -> None:
         # The server ended the session (expired, access removed): forget the
-        # token and the cached data, and say why on the sign-in screen.
+        # token and the cached data, and say why on the sign-in screen. What
+        # the client filled in and could not send yet (outbox, drafts) stays
+        # on the device: signing in again as the same client sends it; another
+        # client signing in here wipes it (``begin_session``).
         await asyncio.to_thread(self.tokens.clear)
-        await self._clear_local()
+        await self._clear_keeping_unsent()
         self.api.token = None
         self.signed_in = False
         self.sign_in.form = SignInState(error=Message("error.session_ended"))
@@ -320,6 +348,26 @@ class AppState:
         self.signed_in = False
         self.sign_in.form = SignInState()
         await self.emit("session", False)
+
+    async def _clear_keeping_unsent(self) -> None:
+        """Wipe what the server sent (documents, cursor) but keep the outbox, the
+        drafts and whose they are."""
+
+        def wipe() -> None:
+            with self.store.transaction():
+                # Remember whose they are before the profile goes.
+                owner = self._cached_client_id()
+                if owner is not None and owner != "unknown":
+                    self.store.set_meta(META_CLIENT_ID, owner)
+                clear_synced(self.store)
+                self.store.delete_meta(META_CURSOR)
+                self.store.delete_meta(META_LAST_SYNC)
+
+        await asyncio.to_thread(wipe)
+        self.profile = None
+        self.company.clear()
+        self.activities.clear()
+        self.sync_status = SyncStatus()
 
     async def _clear_local(self) -> None:
         """Wipe the cache (documents, outbox, meta) but keep the language choice

@@ -56,8 +56,8 @@ class FieldRenderer:
         self.tr = context.tr
         self._on_change = on_change
         self.error = ft.Text(color=ft.Colors.ERROR, size=13, visible=False)
-        label = spec.label + (" *" if spec.required else "")
-        self.label = ft.Text(label, weight=ft.FontWeight.W_600)
+        self.label_text = spec.label + (" *" if spec.required else "")
+        self.label = ft.Text(self.label_text, weight=ft.FontWeight.W_600)
         parts: list[ft.Control] = [self.label]
         if spec.help:
             parts.append(ft.Text(spec.help, size=13, color=ft.Colors.ON_SURFACE_VARIANT))
@@ -87,7 +87,10 @@ class TextRenderer(FieldRenderer):
 
     def build(self, value: Any) -> ft.Control:
         multiline = self.spec.type == "textarea"
+        # The field carries its own label (read by screen readers too).
+        self.label.visible = False
         self.field = ft.TextField(
+            label=self.label_text,
             value=value if isinstance(value, str) else "",
             multiline=multiline,
             min_lines=3 if multiline else 1,
@@ -95,7 +98,7 @@ class TextRenderer(FieldRenderer):
             max_length=TEXTAREA_MAX_LENGTH if multiline else TEXT_MAX_LENGTH,
             on_change=self._typed,
         )
-        return ft.Semantics(content=self.field, label=self.spec.label)
+        return self.field
 
     async def _typed(self, e: ft.Event[ft.TextField]) -> None:
         await self.changed(e.control.value or "")
@@ -113,14 +116,17 @@ class NumberRenderer(FieldRenderer):
             hint = self.tr.t("form.number.min", min=_num(low))
         elif high is not None:
             hint = self.tr.t("form.number.max", max=_num(high))
+        # The field carries its own label (read by screen readers too).
+        self.label.visible = False
         self.field = ft.TextField(
+            label=self.label_text,
             value=f.number_text(value, self.tr.language),
             keyboard_type=ft.KeyboardType.NUMBER,
             helper=hint or None,
             on_change=self._typed,
-            width=220,
+            width=340,
         )
-        return ft.Semantics(content=self.field, label=self.spec.label)
+        return self.field
 
     async def _typed(self, e: ft.Event[ft.TextField]) -> None:
         number, ok = f.number_from_text(e.control.value or "")
@@ -136,7 +142,10 @@ class DateRenderer(FieldRenderer):
 
     def build(self, value: Any) -> ft.Control:
         language = self.tr.language
+        # The field carries its own label (read by screen readers too).
+        self.label.visible = False
         self.field = ft.TextField(
+            label=self.label_text,
             value=f.date_text(value, language),
             hint_text=f.date_hint(language),
             keyboard_type=ft.KeyboardType.DATETIME,
@@ -149,7 +158,7 @@ class DateRenderer(FieldRenderer):
             on_click=self._open_picker,
         )
         return ft.Row(
-            [ft.Semantics(content=self.field, label=self.spec.label), self.pick],
+            [self.field, self.pick],
             spacing=4,
             vertical_alignment=ft.CrossAxisAlignment.START,
         )
@@ -180,12 +189,15 @@ class TimeRenderer(FieldRenderer):
     """A time typed as the client writes it (``14:30``, ``2:30 PM``), or picked."""
 
     def build(self, value: Any) -> ft.Control:
+        # The field carries its own label (read by screen readers too).
+        self.label.visible = False
         self.field = ft.TextField(
+            label=self.label_text,
             value=f.time_text(value, self.tr.language),
             hint_text=self.tr.t("form.time.hint"),
             keyboard_type=ft.KeyboardType.DATETIME,
             on_change=self._typed,
-            width=160,
+            width=200,
         )
         self.pick = ft.IconButton(
             icon=ft.Icons.SCHEDULE,
@@ -193,7 +205,7 @@ class TimeRenderer(FieldRenderer):
             on_click=self._open_picker,
         )
         return ft.Row(
-            [ft.Semantics(content=self.field, label=self.spec.label), self.pick],
+            [self.field, self.pick],
             spacing=4,
             vertical_alignment=ft.CrossAxisAlignment.START,
         )
@@ -283,24 +295,33 @@ class RatingRenderer(FieldRenderer):
                 icon_color=ft.Colors.AMBER_800,
                 data=n,
                 on_click=self._tapped,
-                tooltip=self.tr.t("form.rating.star", value=n, max=high),
             )
             for n in range(low, high + 1)
         ]
+        # Named for screen readers ("4 out of 5"), and selected up to the rating.
+        self.named = [
+            ft.Semantics(
+                content=star,
+                button=True,
+                label=self.tr.t("form.rating.star", value=star.data, max=high),
+            )
+            for star in self.stars
+        ]
         self._paint_stars()
-        return ft.Row(self.stars, spacing=0, wrap=True)
+        return ft.Row(self.named, spacing=0, wrap=True)
 
     def _paint_stars(self) -> None:
-        for star in self.stars:
+        for star, named in zip(self.stars, self.named, strict=True):
             lit = self.value is not None and star.data <= self.value
             star.icon = ft.Icons.STAR if lit else ft.Icons.STAR_BORDER
+            named.selected = lit
 
     async def _tapped(self, e: ft.Event[ft.IconButton]) -> None:
         n = int(e.control.data)
         self.value = None if self.value == n else n
         self._paint_stars()
-        for star in self.stars:
-            star.update()
+        for named in self.named:
+            named.update()
         await self.changed(self.value)
 
 
@@ -311,7 +332,7 @@ class PhotoRenderer(FieldRenderer):
         self.answer = value if isinstance(value, dict) else None
         self.thumb = ft.Image(
             src=thumbnail_src(self.answer) or "",
-            width=160,
+            width=200,
             height=120,
             fit=ft.BoxFit.COVER,
             border_radius=8,

@@ -30,6 +30,12 @@ DRAG_INTERVAL = 24
 OnSigned = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 
+def _offset(point: tuple[float, float]) -> ft.Offset:
+    # Whole pixels travel as small integers (a float is 9 bytes on the wire).
+    x, y = point
+    return ft.Offset(int(x) if x.is_integer() else x, int(y) if y.is_integer() else y)
+
+
 def _paint(color: str) -> ft.Paint:
     return ft.Paint(
         color=color,
@@ -77,7 +83,10 @@ class SignaturePad:
         )
         self.signed_line = ft.Text(signed_line, size=13, italic=True)
         self.box = ft.Container(
-            content=ft.Semantics(content=self.detector, label=labels["pad"], expand=True),
+            # Its own node (not merged into the field's): a drawing area with a name.
+            content=ft.Semantics(
+                content=self.detector, label=labels["pad"], container=True, image=True, expand=True
+            ),
             height=PAD_HEIGHT,
             border=ft.Border.all(1, ft.Colors.OUTLINE),
             border_radius=8,
@@ -106,7 +115,7 @@ class SignaturePad:
             x, y = stroke[0]
             return cv.Circle(x, y, STROKE_WIDTH, paint=ft.Paint(color=self._color))
         return cv.Points(
-            points=[ft.Offset(x, y) for x, y in stroke],
+            points=[_offset(point) for point in stroke],
             point_mode=cv.PointMode.POLYGON,
             paint=_paint(self._color),
         )
@@ -141,7 +150,7 @@ class SignaturePad:
         if not self.strokes.begin(x, y):
             return
         self._current = cv.Points(
-            points=[ft.Offset(*self.strokes.strokes[-1][0])],
+            points=[_offset(self.strokes.strokes[-1][0])],
             point_mode=cv.PointMode.POLYGON,
             paint=_paint(self._color),
         )
@@ -155,7 +164,7 @@ class SignaturePad:
             return
         # In place: Flet sends only the appended point (DESIGN.md §6).
         assert self._current.points is not None
-        self._current.points.append(ft.Offset(*point))
+        self._current.points.append(_offset(point))
         self._current.update()
 
     async def _end(self, _e: ft.DragEndEvent[ft.GestureDetector]) -> None:
@@ -171,9 +180,14 @@ class SignaturePad:
         await self._changed()
 
     async def _changed(self) -> None:
+        buttons = (self.undo_button, self.redo_button, self.clear_button)
+        before = [button.disabled for button in buttons]
         self._refresh_buttons()
-        for button in (self.undo_button, self.redo_button, self.clear_button):
-            button.update()
+        # Only the buttons that changed: after the first stroke, drawing
+        # sends nothing but its points.
+        for button, was in zip(buttons, before, strict=True):
+            if button.disabled != was:
+                button.update()
         await self._on_change(self.strokes.answer())
 
     # -- buttons ------------------------------------------------------------------

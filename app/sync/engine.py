@@ -177,7 +177,7 @@ def apply_page(store: Store, page: Mapping[str, Any], now: datetime) -> SyncResu
 
     with store.transaction():
         if page["reset"]:
-            _clear_synced(store)
+            clear_synced(store)
         for collection, docs in upserts.items():
             store.put_many(collection, docs)
         for collection, doc_id in deletes:
@@ -187,7 +187,8 @@ def apply_page(store: Store, page: Mapping[str, Any], now: datetime) -> SyncResu
     return result
 
 
-def _clear_synced(store: Store) -> None:
+def clear_synced(store: Store) -> None:
+    """Delete every document the feed owns (never the outbox or the drafts)."""
     # Only what the feed owns: the outbox (and its local effects' queue) stays.
     names = list(COLLECTIONS.values())
     store.execute(

@@ -166,7 +166,7 @@ class ActivityDetailView:
                     ft.Column(
                         [
                             ft.Text(line.label, weight=ft.FontWeight.W_600),
-                            ft.Text(line.text, size=13, selectable=True),
+                            ft.Text(line.text, size=13),
                         ],
                         spacing=0,
                         expand=True,
@@ -221,7 +221,7 @@ class ActivityDetailView:
             )
             lines += [
                 ft.Row(
-                    [ft.Text("•"), ft.Text(work, expand=True, selectable=True)],
+                    [ft.Text("•"), ft.Text(work, expand=True)],
                     vertical_alignment=ft.CrossAxisAlignment.START,
                 )
                 for work in report.work_done
@@ -241,6 +241,6 @@ class ActivityDetailView:
 def _labelled(label: str, lines: list[str]) -> ft.Column:
     return ft.Column(
         [ft.Text(label, size=12, color=ft.Colors.ON_SURFACE_VARIANT)]
-        + [ft.Text(line, selectable=True) for line in lines],
+        + [ft.Text(line) for line in lines],
         spacing=2,
     )

@@ -22,6 +22,7 @@ from typing import Any
 import flet as ft
 
 from app.form_filling import FormModel, FormScreen
+from app.forms.fields import FieldSpec
 from app.forms.renderers import FieldContext, FieldRenderer, render_field
 from app.messages import Message
 from app.quote_view import QuoteScreen
@@ -70,9 +71,14 @@ class FormView:
         self.refusal = ft.Column()
         self.pdf_problem = ft.Text()
         self._saver: ft.FilePicker | None = None
+        self._list: ft.Column | None = None
+        self._rest: list[FieldSpec] = []
+        self._tail: list[ft.Control] = []
+        self._context = FieldContext(tr=model.tr)
 
-    def show(self) -> None:
-        """Build the whole screen from the model (no ``update`` here)."""
+    def show(self, first: int | None = None) -> None:
+        """Build the screen from the model (no ``update`` here); ``first``: only that
+        many fields now, the others with ``show_rest``."""
         screen = self.model.screen
         tr = self.model.tr
         back = ft.TextButton(tr.t("form.back"), icon=ft.Icons.ARROW_BACK, on_click=self._back)
@@ -124,20 +130,42 @@ class FormView:
             ),
             pick_photo=self.photos.pick,
         )
-        for spec in screen.fields:
-            renderer = render_field(spec, screen.answers.get(spec.key), self._changed, context)
-            error = screen.errors.get(spec.key)
-            renderer.set_error(error.text(tr) if error else None)
-            self.renderers[spec.key] = renderer
-            parts.append(renderer.control)
-        parts.append(ft.Divider())
-        parts.append(self._buttons(screen))
-        self._set(parts)
+        self._context = context
+        shown = screen.fields if first is None else screen.fields[:first]
+        self._rest = [] if first is None else screen.fields[first:]
+        parts += [self._field(spec) for spec in shown]
+        self._tail = [ft.Divider(), self._buttons(screen)]
+        self._set(parts + self._tail)
+
+    def _field(self, spec: FieldSpec) -> ft.Control:
+        screen = self.model.screen
+        assert screen is not None
+        renderer = render_field(spec, screen.answers.get(spec.key), self._changed, self._context)
+        error = screen.errors.get(spec.key)
+        renderer.set_error(error.text(self.model.tr) if error else None)
+        self.renderers[spec.key] = renderer
+        renderer.control.key = _scroll_key(spec.key)
+        return renderer.control
+
+    async def show_rest(self) -> None:
+        """Add the fields ``show(first=…)`` left out, in one update (the screen is on the page).
+
+        A long form opens with its first fields at once and the others
+        follow a moment later, while the client reads the top.
+        """
+        if not self._rest or self._list is None:
+            return
+        rest, self._rest = self._rest, []
+        controls = self._list.controls
+        at = len(controls) - len(self._tail)
+        controls[at:at] = [self._field(spec) for spec in rest]
+        self._list.update()
 
     def _set(self, parts: list[ft.Control]) -> None:
         # Cleared first: Flet keeps a control equal in value to the current one.
         self.control.content = None
-        self.control.content = ft.Column(parts, spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
+        self._list = ft.Column(parts, spacing=14, scroll=ft.ScrollMode.AUTO, expand=True)
+        self.control.content = self._list
 
     def _buttons(self, screen: FormScreen) -> ft.Control:
         tr = self.model.tr
@@ -215,7 +243,7 @@ class FormView:
                     [
                         ft.Column(
                             [
-                                ft.Text(line.label, selectable=True),
+                                ft.Text(line.label),
                                 ft.Text(detail, size=12, color=muted),
                             ],
                             spacing=0,
@@ -233,7 +261,7 @@ class FormView:
                 rows.append(_amount_row(tax.label, tax.amount, size=13))
             rows.append(_amount_row(quote.total_label, quote.total, strong=True))
         if quote.note:
-            rows.append(ft.Text(quote.note, size=13, italic=True, selectable=True))
+            rows.append(ft.Text(quote.note, size=13, italic=True))
         if quote.pdf is not None:
             self.pdf_problem = ft.Text(color=ft.Colors.ERROR, size=13, visible=False)
             rows.append(
@@ -277,21 +305,57 @@ class FormView:
         self.control.update()
 
     async def _submit(self, _e: ft.Event[ft.Control]) -> None:
-        await self.model.submit()
-        self.show()
-        self.control.update()
+        if await self.model.submit():
+            self.show()
+            self.control.update()
+        else:
+            await self._show_errors()
+
+    async def _show_errors(self) -> None:
+        """Errors beside their fields and the summary on top, the form left as it is."""
+        screen = self.model.screen
+        if screen is None:
+            return
+        tr = self.model.tr
+        changed: list[ft.Control] = []
+        for key, renderer in self.renderers.items():
+            error = screen.errors.get(key)
+            text = error.text(tr) if error else None
+            if (renderer.error.value or None) != text:
+                renderer.set_error(text)
+                changed.append(renderer.error)
+        self.notice.value = screen.notice.text(tr) if screen.notice else ""
+        self.notice_box.visible = screen.notice is not None
+        self.notice_box.bgcolor = _notice_color(screen)
+        changed.append(self.notice_box)
+        for control in changed:
+            control.update()
+        # Bring the first field to fix into view (the button is at the bottom).
+        first = next((key for key in self.renderers if key in screen.errors), None)
+        if first is not None and self._list is not None:
+            await self._list.scroll_to(scroll_key=_scroll_key(first), duration=300)
+        elif self._list is not None:
+            await self._list.scroll_to(offset=0, duration=300)
 
     async def _open_refusal(self, _e: ft.Event[ft.Control]) -> None:
         self.refusal.visible = True
         self.refusal.update()
 
     async def _refuse(self, _e: ft.Event[ft.Control]) -> None:
-        await self.model.refuse(self.reason.value or "")
-        self.show()
-        self.control.update()
+        if await self.model.refuse(self.reason.value or ""):
+            self.show()
+            self.control.update()
+            return
+        error = self.model.screen.errors.get("reason") if self.model.screen else None
+        self.reason.error = error.text(self.model.tr) if error else None
+        self.reason.update()
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         await self._go_back()
+
+
+def _scroll_key(field_key: str) -> ft.ScrollKey:
+    return ft.ScrollKey(f"field-{field_key}")
 
 
 def _notice_color(screen: FormScreen) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import booking_rules
@@ -28,8 +28,8 @@ from app.sync.outbox import PENDING, REJECTED, Outbox
 from app.sync.store import Store
 from app.sync.tokens import MemoryTokenStore
 from backend.core.config import Settings
-from backend.models import FormSubmission, ValidationEvent
-from tests.app.conftest import no_sleep
+from backend.models import AuthSession, FormSubmission, ValidationEvent
+from tests.app.conftest import no_sleep, sign_in
 from tests.backend.test_mutations import SIGNATURE, World, build_world
 from tests.conftest import Clock
 
@@ -271,3 +271,53 @@ async def test_an_action_not_available_now_opens_no_form(state: AppState, world:
     screen = await FormModel(state).open(str(world.bobs.id), "access")  # Bob's
     assert screen.phase == "unavailable" and screen.notice is not None
     assert screen.notice.key == "form.unavailable.gone"
+
+
+async def test_an_expired_session_keeps_what_was_not_sent_for_the_same_client(
+    state: AppState, world: World, network: Switch, db: Session, api: FastAPI
+) -> None:
+    aid = str(world.scheduled.id)
+    network.offline = True
+    model = FormModel(state)
+    await model.open(aid, "access")
+    await model.set_answer("door_code", "B12")
+    await model.set_answer("signature", SIGNATURE)
+    assert await model.submit()
+    await settle(state)
+    await FormModel(state).open(aid, "sign_quote")
+    draft_model = FormModel(state)
+    await draft_model.open(aid, "sign_quote")
+    await draft_model.set_answer("accept", True)
+    # The server ends every session of this client (expired, revoked…).
+    db.execute(delete(AuthSession))
+    db.commit()
+    network.offline = False
+    assert await state.refresh() is None
+    assert not state.signed_in
+    assert state.store.get(ACTIVITIES, aid) is None  # the cache is gone…
+    assert Outbox(state.store).pending_count() == 1  # …not what waits to be sent
+    assert Drafts(state.store).load(aid, "sign_quote") is not None
+    assert submissions(db, int(aid)) == 0
+    await sign_in(state, api, "alice@example.com")
+    await state.refresh()
+    assert submissions(db, int(aid)) == 1
+    assert Drafts(state.store).load(aid, "sign_quote") is not None
+
+
+async def test_another_client_signing_in_wipes_what_the_previous_one_left(
+    state: AppState, world: World, network: Switch, db: Session, api: FastAPI
+) -> None:
+    network.offline = True
+    model = FormModel(state)
+    await model.open(str(world.scheduled.id), "access")
+    await model.set_answer("door_code", "B12")
+    await model.set_answer("signature", SIGNATURE)
+    assert await model.submit()
+    await settle(state)
+    db.execute(delete(AuthSession))
+    db.commit()
+    network.offline = False
+    assert await state.refresh() is None
+    await sign_in(state, api, "bob@example.com")
+    assert Outbox(state.store).pending_count() == 0
+    assert Drafts(state.store).keys() == set()
