@@ -38,6 +38,7 @@ from app.submission_status import SubmissionLine
 from app.sync.api import PortalApi
 from app.sync.engine import SyncResult, open_store
 from app.sync.outbox import Outbox
+from app.sync.push import OUTBOX
 from app.sync.store import Store
 from app.sync.tokens import MemoryTokenStore, TokenStore
 from app.views.booking import BookingView, CalendarSaver, CancelDialog
@@ -248,9 +249,9 @@ class PortalApp:
             dirty = self.shell.activities.sync_rows(changed.get(ACTIVITIES, set()))
             self.shell.home.refresh()
             self._patch(*dirty, self.shell.home.control)
-        if self._open_detail_id and (
-            result.reset or self._open_detail_id in changed.get(ACTIVITIES, set())
-        ):
+        # The outbox names the activities whose forms were sent or refused.
+        touched = changed.get(ACTIVITIES, set()) | {str(i) for i in changed.get(OUTBOX, set())}
+        if self._open_detail_id and (result.reset or self._open_detail_id in touched):
             self.shell.detail.show(
                 await self.state.activities.activity_detail(self._open_detail_id)
             )
