@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.state import AppState
 
 ACTIVITIES = "activities"
+FORMS = "forms"
 
 UPCOMING_STATUSES = ("to_schedule", "scheduled", "in_progress")
 PAST_STATUSES = ("done", "cancelled")
@@ -257,9 +258,10 @@ class ActivitiesModel:
         full_address = ", ".join(p for p in (street, city_line) if p)
         now = self._state.clock()
         # Only actions configured, available now and with a screen in this app.
+        revised = await asyncio.to_thread(self.revised_documents, doc)
         actions = [
             ActionItem(key=str(a["key"]), kind=str(a.get("kind", "")), label=str(a["label"]))
-            for a in booking_rules.usable_actions(doc, now)
+            for a in booking_rules.usable_actions(doc, now, revised)
         ]
         blocked = booking_rules.blocked_change(doc, now)
         timeline = []
@@ -292,6 +294,16 @@ class ActivitiesModel:
             cancel_reason=booking_rules.cancel_reason(doc),
             submissions=tuple(submission_lines(doc, queued, self._tr)),
         )
+
+    def revised_documents(self, doc: dict[str, Any]) -> frozenset[str]:
+        """Refused documents changed since, which the client may answer again (blocking)."""
+        ids = {
+            str(a.get("form_id"))
+            for a in booking_rules.configured_actions(doc)
+            if a.get("kind") == "validate_document"
+        }
+        forms = {i: f for i in ids if (f := self._state.store.get(FORMS, i)) is not None}
+        return booking_rules.revised_documents(doc, forms)
 
     def _change_note(self, blocked: str | None) -> str | None:
         phone = str((self._state.company.branding_doc or {}).get("phone") or "")

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.i18n import parse_utc
 from backend.actions import available_actions
+from backend.forms import document_for, sha256_of
 
 # Action kinds the app has a screen for (no dead button).
 FORM_KINDS = frozenset({"fill_form", "validate_document", "survey"})
@@ -76,8 +77,14 @@ def configured_actions(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def usable_actions(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    """The actions to show as buttons now, in configuration order."""
+def usable_actions(
+    doc: dict[str, Any], now: datetime, revised: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """The actions to show as buttons now, in configuration order.
+
+    ``revised``: documents refused once and changed since (``revised_documents``),
+    which the client may answer again.
+    """
     actions = configured_actions(doc)
     status = str(doc.get("status") or "")
     usable = set(available_actions(actions, status, parse_utc(doc.get("scheduled_start")), now))
@@ -93,7 +100,11 @@ def usable_actions(doc: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
             status not in ("to_schedule", *BOOKED_STATUSES) or rails.too_late(now)
         ):
             continue
-        if kind in ("validate_document", "survey") and answered(doc, action["key"]):
+        if (
+            kind in ("validate_document", "survey")
+            and answered(doc, action["key"])
+            and action["key"] not in revised
+        ):
             continue  # signed, refused or answered once: the server takes no second answer
         shown.append(action)
     return shown
@@ -142,3 +153,26 @@ def cancel_reason(doc: dict[str, Any]) -> str | None:
         if isinstance(step, dict) and step.get("code") == "cancelled":
             return str(step.get("note") or "") or None
     return None
+
+
+def revised_documents(doc: dict[str, Any], forms: dict[str, dict[str, Any]]) -> frozenset[str]:
+    """Refused documents the company changed since (a new quote): keys of their actions.
+
+    ``forms``: the synced form documents by id. The server records which
+    version was refused; the one to show now is hashed like the signature's.
+    """
+    revised = set()
+    for action in configured_actions(doc):
+        state = answered(doc, str(action["key"]))
+        if action.get("kind") != "validate_document" or not state:
+            continue
+        form = forms.get(str(action.get("form_id")))
+        decided = state.get("document_sha256")
+        if (
+            state.get("state") == "refused"
+            and form is not None
+            and isinstance(decided, str)
+            and sha256_of(document_for(doc, form)) != decided
+        ):
+            revised.add(str(action["key"]))
+    return frozenset(revised)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from app import booking_rules
-from app.activities import ACTIVITIES
+from app.activities import ACTIVITIES, FORMS
 from app.forms.drafts import Drafts
 from app.forms.fields import (
     FieldSpec,
@@ -56,7 +56,6 @@ from backend.forms import (
 
 log = logging.getLogger(__name__)
 
-FORMS = "forms"
 # How long sending waits for the push before saying "waiting to be sent".
 PUSH_WAIT_SECONDS = 4.0
 # The server's limit on a refusal's reason (backend.services.submissions).
@@ -149,7 +148,8 @@ class FormModel:
         screen.title = str(action.get("label") or "")
         rejected = await self._rejected(fixing) if fixing else None
         if rejected is None:
-            blocked = self._blocked(doc, action_key)
+            revised = await asyncio.to_thread(self.state.activities.revised_documents, doc)
+            blocked = self._blocked(doc, action_key, revised)
             if blocked is not None:
                 screen.phase = "unavailable"
                 screen.notice = blocked
@@ -191,7 +191,9 @@ class FormModel:
         item = await asyncio.to_thread(Outbox(self.state.store).get, mutation_id)
         return item if item is not None and item.status == REJECTED else None
 
-    def _blocked(self, doc: dict[str, Any], action_key: str) -> Message | None:
+    def _blocked(
+        self, doc: dict[str, Any], action_key: str, revised: frozenset[str]
+    ) -> Message | None:
         """Why this action cannot be used now (None: it can)."""
         done = booking_rules.answered(doc, action_key)
         kind = next(
@@ -202,14 +204,14 @@ class FormModel:
             ),
             None,
         )
-        if done and kind in ("validate_document", "survey"):
+        if done and kind in ("validate_document", "survey") and action_key not in revised:
             at = parse_utc(done.get("at"))
             when = self.tr.date(at) if at else ""
             key = {"signed": "form.done.signed", "refused": "form.done.refused"}.get(
                 str(done.get("state")), "form.done.answered"
             )
             return Message(key, {"date": when})
-        usable = {a["key"] for a in booking_rules.usable_actions(doc, self.state.clock())}
+        usable = {a["key"] for a in booking_rules.usable_actions(doc, self.state.clock(), revised)}
         if action_key not in usable:
             if doc.get("status") == "cancelled":
                 return Message("form.unavailable.cancelled")

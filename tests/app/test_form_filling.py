@@ -31,6 +31,7 @@ from backend.core.config import Settings
 from backend.models import AuthSession, FormSubmission, ValidationEvent
 from tests.app.conftest import no_sleep, sign_in
 from tests.backend.test_mutations import SIGNATURE, World, build_world
+from tests.backend.test_quotes_api import quote_body
 from tests.conftest import Clock
 
 
@@ -321,3 +322,48 @@ async def test_another_client_signing_in_wipes_what_the_previous_one_left(
     await sign_in(state, api, "bob@example.com")
     assert Outbox(state.store).pending_count() == 0
     assert Drafts(state.store).keys() == set()
+
+
+async def test_a_quote_refused_then_revised_can_be_signed(
+    state: AppState, world: World, db: Session, api: FastAPI
+) -> None:
+    """The client refuses a quote; the company revises it; the new one shows its
+    lines, is offered again, and is signed on its own hash."""
+    aid = str(world.scheduled.id)
+    staff = httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://staff")
+    headers = {"X-Staff-Token": "test-staff-token"}
+    put = await staff.put(
+        f"/staff/activities/{aid}/quote", json=quote_body("80.00"), headers=headers
+    )
+    assert put.status_code == 200, put.text
+    await state.refresh()
+    model = FormModel(state)
+    screen = await model.open(aid, "sign_quote")
+    assert screen.quote is not None and screen.quote.readable
+    assert await model.refuse("Trop cher")
+    await settle(state)
+    await state.refresh()
+    detail = await state.activities.activity_detail(aid)
+    assert detail is not None and "sign_quote" not in [a.key for a in detail.actions]
+    assert [ln.state for ln in detail.submissions] == ["refused"]
+    # The company lowers its price: a new document to answer.
+    put = await staff.put(
+        f"/staff/activities/{aid}/quote", json=quote_body("55.00"), headers=headers
+    )
+    assert put.status_code == 200, put.text
+    await staff.aclose()
+    await state.refresh()
+    detail = await state.activities.activity_detail(aid)
+    assert detail is not None and "sign_quote" in [a.key for a in detail.actions]
+    model = FormModel(state)
+    screen = await model.open(aid, "sign_quote")
+    assert screen.phase == "editing"
+    await model.set_answer("accept", True)
+    await model.set_answer("signature", SIGNATURE)
+    assert await model.submit()
+    await settle(state)
+    db.rollback()
+    decisions = [
+        e.decision for e in db.scalars(select(ValidationEvent).order_by(ValidationEvent.id))
+    ]
+    assert decisions == ["refused", "accepted"]
