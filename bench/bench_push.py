@@ -6,7 +6,8 @@ Usage:
 
 The backend runs in-process behind ``httpx.ASGITransport`` on a temporary
 SQLite file, as the embedded app talks to it. Each mutation is a ``fill_form``
-with a few fields, with and without a typical signature (20 strokes), all on
+with a few fields, with and without a typical signature (20 strokes drawn on the
+app's own pad model), all on
 one activity (each becomes a new version; each round and mode has its own).
 Measured in the same run, median over ``--rounds``: the time to push
 ``--mutations`` items as one ``POST /mutations`` and as one request per item;
@@ -60,20 +61,25 @@ FIELDS = [
 
 
 def typical_signature(strokes: int = 20, points: int = 24) -> dict[str, Any]:
-    """A hand-like signature: wavy strokes, coordinates rounded to 3 decimals (0..1 box)."""
-    drawn = []
+    """A hand-like signature as the app queues it: wavy strokes drawn on the app's
+    pad model (``app.forms.signature``: a phone-sized box, whole pixels, each
+    finished stroke simplified), from ``points`` pointer positions per stroke."""
+    from app.forms.signature import SignatureStrokes
+
+    pad = SignatureStrokes(width=358, height=180)
     for s in range(strokes):
-        x0 = 0.05 + 0.9 * s / strokes
-        drawn.append(
-            [
-                [
-                    round(min(1.0, x0 + 0.04 * p / points), 3),
-                    round(0.5 + 0.3 * math.sin(p / 3 + s), 3),
-                ]
-                for p in range(points)
-            ]
-        )
-    return {"strokes": drawn}
+        x0 = 10 + 330 * s / strokes
+        for p in range(points):
+            x = x0 + 14 * p / points
+            y = 90 + 54 * math.sin(p / 3 + s)
+            if p == 0:
+                pad.begin(x, y)
+            else:
+                pad.extend(x, y)
+        pad.end()
+    answer = pad.answer()
+    assert answer is not None
+    return answer
 
 
 def build(app: Any, activities: int = 1) -> tuple[str, list[int]]:
