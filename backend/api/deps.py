@@ -9,13 +9,20 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import Settings
 from backend.core.db import begin_write, is_writer
 from backend.models import AuthSession, Client
-from backend.services.sessions import lookup_session, touch_session
+from backend.services.hot_reads import HotRead
+from backend.services.sessions import (
+    SignedIn,
+    lookup_session,
+    record_last_use,
+    touch_session,
+)
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from /auth/*")
 
@@ -122,6 +129,65 @@ async def get_client(auth: Annotated[tuple[AuthSession, Client], Depends(get_aut
 
 CurrentAuth = Annotated[tuple[AuthSession, Client], Depends(get_auth)]
 CurrentClient = Annotated[Client, Depends(get_client)]
+
+
+# --- hot reads ----------------------------------------------------------------
+#
+# /sync, /activities and /activities/{id} are most of a client's traffic. Each
+# resolves the session and reads the feed in one statement
+# (backend/services/hot_reads.py) through one dependency (the token) and one
+# call, run where it costs least (backend/core/hot_readers.py): on the event
+# loop, synchronously on SQLite, awaited on PostgreSQL.
+
+
+async def session_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The bearer token of the request (not yet checked), or 401 when there is none."""
+    if credentials is None:
+        raise _unauthorized("Sign in required.")
+    return credentials.credentials
+
+
+SessionToken = Annotated[str, Depends(session_token)]
+
+
+async def hot_read(request: Request, read: HotRead[T]) -> tuple[SignedIn, T]:
+    """Run ``read`` (built by ``backend.services.hot_reads``); 401 when it finds no
+    live session.
+
+    The session's last use, when due, is then written in a worker thread,
+    in a short write of its own.
+    """
+    state = request.app.state
+    now: datetime = state.clock()
+    rows = await state.hot_reader.rows(read.query, read.params)
+    found = read.answer(rows, state.settings, now)
+    if found is None:
+        raise _unauthorized("Your session has ended. Please sign in again.")
+    if found[0].touch_due:
+        await run_in_threadpool(record_last_use, state.touch_engine, found[0].session_id, now)
+    return found
+
+
+async def read_connection(
+    request: Request, work: Callable[[Connection], T], *, small: bool = True
+) -> T:
+    """Run ``work`` on a plain pooled connection that writes nothing.
+
+    For the follow-ups of a hot read (a pull with changes to send). Like
+    ``run_read``: on the event loop on SQLite when ``small``, else in a
+    worker thread.
+    """
+    engine = request.app.state.hot_read_engine
+
+    def run() -> T:
+        with engine.connect() as conn:
+            return work(conn)
+
+    if small and request.app.state.inline_reads:
+        return run()
+    return await run_in_threadpool(run)
 
 
 async def client_ip(request: Request) -> str:

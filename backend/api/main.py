@@ -26,10 +26,13 @@ from backend.core.config import Settings, get_settings
 from backend.core.db import (
     REQUEST_OPTION,
     guard_request_writes,
+    hot_read_engine,
     make_engine,
     make_sessionmaker,
+    request_write_engine,
     upgrade,
 )
+from backend.core.hot_readers import make_reader
 from backend.models import utcnow
 from backend.services.booking import ScheduleCache
 from backend.services.messaging import DevOutboxSender, MessageSender
@@ -72,6 +75,13 @@ def create_app(
         guard_request_writes(engine, strict=settings.strict_writes)
     # Session lookups of readers run on the event loop on SQLite (see deps.get_auth).
     app.state.inline_reads = url.startswith("sqlite")
+    # The hot read routes (/sync, /activities): one statement each, run
+    # without a worker thread (backend/core/hot_readers.py), the session's
+    # last use written apart (deps.hot_read).
+    app.state.hot_read_engine = hot_read_engine(engine)
+    app.state.hot_reader = make_reader(app.state.hot_read_engine, settings.max_concurrent_requests)
+    app.state.touch_engine = request_write_engine(engine)
+    app.state.secret_key = settings.resolved_secret_key()
     app.state.clock = clock
     app.state.schedule_cache = ScheduleCache()
     app.state.sender = sender or DevOutboxSender(log_messages=settings.log_messages)

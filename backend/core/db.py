@@ -70,7 +70,10 @@ def _sqlite_begin(conn: Any) -> None:
     if conn.get_execution_options().get(WRITE_OPTION):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: a deferred BEGIN takes no lock and cannot
+        # wait or fail, and every read pays for this statement (SQLAlchemy's
+        # execution path costs more than SQLite's work here).
+        conn.connection.dbapi_connection.execute("BEGIN")
 
 
 def make_engine(
@@ -115,6 +118,30 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
         expire_on_commit=False,
         info={"write_bind": engine.execution_options(**{WRITE_OPTION: True})},
     )
+
+
+def hot_read_engine(engine: Engine) -> Engine:
+    """Connections for the hot read routes (``backend.api.deps.hot_read``).
+
+    Tagged as request connections, so a write through SQLAlchemy on one is
+    caught (``guard_request_writes``). Their single statements run on the
+    driver outside any transaction (``backend.core.prepared``); a follow-up
+    read through SQLAlchemy (a pull) begins one as usual on SQLite. On
+    PostgreSQL they are in autocommit: each statement stands alone (under
+    READ COMMITTED each has its own snapshot anyway), which saves a BEGIN
+    and a ROLLBACK round trip. SQLite is left as ``make_engine`` set it up:
+    pysqlite's autocommit switch, undone on every return to the pool, would
+    reset its transaction handling.
+    """
+    options: dict[str, Any] = {REQUEST_OPTION: True}
+    if engine.dialect.name != "sqlite":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return engine.execution_options(**options)
+
+
+def request_write_engine(engine: Engine) -> Engine:
+    """Write transactions of API requests made without an ORM session (``begin_write`` rules)."""
+    return engine.execution_options(**{REQUEST_OPTION: True, WRITE_OPTION: True})
 
 
 def write_bind(db: Session) -> Engine:

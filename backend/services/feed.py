@@ -12,18 +12,22 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from backend.core.prepared import PreparedRead
 from backend.core.security import keyed_hash
 from backend.models import Activity, Client, FeedEntry, RevisionCounter
 from backend.services import projection
 
 DocKey = tuple[str, str]
+# Pulls and feed reads run on an ORM session or, on the hot read routes, on a
+# plain connection (no ORM objects are loaded either way).
+Reader = Session | Connection
 
 
 def canonical(body: dict[str, Any]) -> str:
@@ -54,9 +58,12 @@ def next_revisions(db: Session, count: int) -> range:
     return range(first, first + count)
 
 
-def current_revision(db: Session) -> int:
-    counter = db.get(RevisionCounter, 1)
-    return counter.value if counter else 0
+_HEAD = select(RevisionCounter.value).where(RevisionCounter.id == 1)
+
+
+def current_revision(db: Reader) -> int:
+    """The last revision issued (0 before the first)."""
+    return db.scalar(_HEAD) or 0
 
 
 def _apply(
@@ -214,7 +221,7 @@ class Page:
 
 
 def pull(
-    db: Session, key: bytes, epoch: str, client_id: int, cursor_text: str | None, limit: int
+    db: Reader, key: bytes, epoch: str, client_id: int, cursor_text: str | None, limit: int
 ) -> Page:
     """One page of changes after ``cursor_text`` for ``client_id``.
 
@@ -282,8 +289,83 @@ def pull(
     )
 
 
+def quiet_columns(client_id: ColumnElement[int]) -> tuple[ColumnElement[Any], ...]:
+    """What ``quiet_page`` needs, as columns of a caller's statement.
+
+    The revision counter (``head``) and whether the feed of ``client_id``
+    changed after the revision ``:after`` (``newer``): one probe of the
+    feed's (client, rev) index, no document loaded.
+    """
+    return (
+        _HEAD.scalar_subquery().label("head"),
+        exists()
+        .where(FeedEntry.client_id == client_id, FeedEntry.rev > bindparam("after"))
+        .label("newer"),
+    )
+
+
+def quiet_page(
+    key: bytes, epoch: str, client_id: int, cursor: Cursor, head: int | None, newer: bool
+) -> Page | None:
+    """The empty page ``pull`` would answer for ``cursor``, or None to ask ``pull``.
+
+    Most pulls come from clients that are up to date: their answer needs only
+    ``quiet_columns`` (read with ``after = cursor.rev``), not the documents.
+    None when ``pull`` must answer: a cursor it would refuse (foreign, other
+    epoch, ahead of the counter) or changes to send.
+    """
+    if cursor.client_id != client_id or cursor.epoch != epoch:
+        return None
+    if newer or cursor.rev > (head or 0):
+        return None
+    return Page(
+        reset=False,
+        reset_reason=None,
+        changes=[],
+        cursor=encode_cursor(key, cursor),
+        has_more=False,
+    )
+
+
+def live_condition(client_id: ColumnElement[int], *, one_key: bool) -> ColumnElement[bool]:
+    """The feed rows ``live_documents`` reads: the client's live documents of
+    ``:kind`` (only ``:key`` when ``one_key``) and its profile, whose presence
+    says the feed was built."""
+    condition = and_(
+        FeedEntry.client_id == client_id,
+        FeedEntry.kind.in_([bindparam("kind"), "profile"]),
+        FeedEntry.deleted.is_(False),
+    )
+    if one_key:
+        condition = and_(
+            condition, (FeedEntry.kind == "profile") | (FeedEntry.key == bindparam("key"))
+        )
+    return condition
+
+
+def documents_of(kind: str, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]] | None:
+    """The bodies of ``kind`` among (kind, body) rows of ``live_condition``, or None
+    when the profile is missing (the feed was never materialized)."""
+    rows = list(rows)
+    if not any(row_kind == "profile" for row_kind, _ in rows):
+        return None
+    return [body for row_kind, body in rows if row_kind == kind]
+
+
+_LIVE = PreparedRead(
+    select(FeedEntry.kind, FeedEntry.body).where(
+        live_condition(bindparam("client_id"), one_key=False)
+    )
+)
+_LIVE_ONE = PreparedRead(
+    select(FeedEntry.kind, FeedEntry.body).where(
+        live_condition(bindparam("client_id"), one_key=True)
+    )
+)
+
+
 def live_documents(
-    db: Session, client_id: int, kind: str, key: str | None = None
+    db: Reader, client_id: int, kind: str, key: str | None = None
 ) -> list[dict[str, Any]] | None:
     """The client's current documents of ``kind`` (optionally one ``key``) from its feed.
 
@@ -291,17 +373,10 @@ def live_documents(
     re-projecting the database. None when the client's feed was never
     materialized (no profile document yet): the caller projects live instead.
     """
-    query = select(FeedEntry.kind, FeedEntry.body).where(
-        FeedEntry.client_id == client_id,
-        FeedEntry.kind.in_((kind, "profile")),
-        FeedEntry.deleted.is_(False),
-    )
-    if key is not None:
-        query = query.where((FeedEntry.kind == "profile") | (FeedEntry.key == key))
-    rows = db.execute(query).all()
-    if not any(row.kind == "profile" for row in rows):
-        return None
-    return [row.body for row in rows if row.kind == kind]
+    params = {"client_id": client_id, "kind": kind}
+    if key is None:
+        return documents_of(kind, _LIVE.rows(db, params))
+    return documents_of(kind, _LIVE_ONE.rows(db, {**params, "key": key}))
 
 
 def mark_all_deleted(db: Session, client_id: int) -> None:

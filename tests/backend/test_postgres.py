@@ -20,21 +20,30 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, delete, event, func, select, text
 from sqlalchemy.orm import Session
 
 from backend.api.main import create_app
+from backend.api.schemas import SyncPage
 from backend.core.config import Settings
 from backend.core.db import make_engine, upgrade
 from backend.demo import DemoSize, seed_database
 from backend.models import Activity, Base, FeedEntry
+from backend.services import feed
 from backend.services.sessions import create_session
+from tests.backend.portal_setup import build_world as build_portal_world
 from tests.backend.test_booking import (
     Booking,
     assert_no_double_booking,
     assert_race_outcome,
     new_id,
     race_for_slots,
+)
+from tests.backend.test_hot_reads import (
+    DEATHS,
+    activity_answers,
+    read_hot_routes,
+    up_to_date_cursor,
 )
 from tests.backend.test_mutations import (
     assert_one_version_each,
@@ -85,6 +94,7 @@ def pg_api(pg_settings: Settings, clock: Clock) -> Iterator[FastAPI]:
     app = create_app(pg_settings, clock=clock)
     yield app
     app.state.engine.dispose()
+    app.state.hot_reader.close()
 
 
 @pytest.fixture
@@ -163,6 +173,7 @@ async def test_demo_data_and_a_full_sync(pg_url: str, tmp_path: Path) -> None:
             assert again["changes"] == [] and not again["has_more"]
     finally:
         app.state.engine.dispose()
+        app.state.hot_reader.close()
 
 
 async def test_demo_clients_can_book_and_sign_in(pg_url: str, tmp_path: Path) -> None:
@@ -273,3 +284,65 @@ def test_concurrent_submissions_sign_once_and_version_every_form(
         assert_signed_once(pg_db, results)
     else:
         assert_one_version_each(pg_db, results)
+
+
+async def test_hot_reads_answer_and_refuse_like_the_slow_paths(
+    pg_api: FastAPI,
+    pg_http: httpx.AsyncClient,
+    pg_db: Session,
+    pg_settings: Settings,
+    clock: Clock,
+) -> None:
+    """/sync, /activities and /activities/{id} on PostgreSQL: Core reads on the
+    driver in autocommit give the answers of the ORM paths, and a dead session
+    is refused everywhere (tests/backend/test_hot_reads.py runs the same on SQLite)."""
+    world = build_portal_world(pg_db, pg_settings, clock.now)
+    headers = world.auth(world.alice_token)
+    cursor = await up_to_date_cursor(pg_http, world.alice_token)
+    quiet = await pg_http.get("/sync", params={"cursor": cursor}, headers=headers)
+    expected = feed.pull(pg_db, b"test-secret-key", "1", world.alice.id, cursor, 500)
+    pg_db.commit()
+    assert (
+        quiet.content
+        == SyncPage.model_validate(expected, from_attributes=True).model_dump_json().encode()
+    )
+    from_feed = await activity_answers(pg_http, world)
+    assert from_feed["all"]["total"] == 3
+    pg_db.execute(delete(FeedEntry).where(FeedEntry.client_id == world.alice.id))
+    pg_db.commit()
+    assert await activity_answers(pg_http, world) == from_feed
+    clock.advance(minutes=2)  # the last use is due: written apart, then refused below
+    for r in await read_hot_routes(pg_http, world, cursor):
+        assert r.status_code == 200, r.text
+    DEATHS["revoked"](pg_db, world, clock.now)
+    pg_db.commit()
+    for r in await read_hot_routes(pg_http, world, cursor):
+        assert r.status_code == 401, r.text
+
+
+async def test_hot_reads_survive_the_server_dropping_their_connections(
+    pg_http: httpx.AsyncClient,
+    pg_db: Session,
+    pg_settings: Settings,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The async connections of the hot reads are kept between requests: when the
+    server drops them (a restart, a failover), the next read opens new ones."""
+    world = build_portal_world(pg_db, pg_settings, clock.now)
+    headers = world.auth(world.alice_token)
+    assert (await pg_http.get("/activities", headers=headers)).status_code == 200
+    dropped = pg_db.execute(
+        text(
+            # Only this role's connections: an autovacuum worker may be there too.
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND usename = current_user "
+            "AND pid <> pg_backend_pid()"
+        )
+    ).scalar()
+    pg_db.commit()
+    assert dropped
+    for path in ("/activities", f"/activities/{world.upcoming.id}", "/sync"):
+        r = await pg_http.get(path, headers=headers)
+        assert r.status_code == 200, (path, r.text)
+    assert "connection lost, retrying" in caplog.text

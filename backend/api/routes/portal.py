@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.actions import available_actions
-from backend.api.deps import CurrentClient, DbSession, IdPath, Now
+from backend.api.deps import CurrentClient, DbSession, IdPath, SessionToken, hot_read
 from backend.api.schemas import ActivityList, ActivityOut, FormOut, Me
 from backend.models import Activity
-from backend.services import feed, projection
+from backend.services import feed, hot_reads, projection
 
 router = APIRouter(tags=["portal"])
 
@@ -65,34 +67,60 @@ def set_language(body: LanguageIn, client: CurrentClient, db: DbSession) -> Me:
     return me(loaded, db)
 
 
-def _activity_docs(db: DbSession, client: CurrentClient) -> list[dict]:
-    """The client's visible activity documents.
+# /activities and /activities/{id} are hot: they resolve the session and read
+# the client's materialized feed in one statement (deps.hot_read,
+# backend/services/hot_reads.py) and answer bytes validated once, instead of
+# FastAPI validating the response model again.
 
-    Read from the client's materialized feed (one indexed query, the same
-    documents its app pulls) rather than projected again on every request;
-    projected live only for a client whose feed was never built.
+
+def _projected_activities(
+    request: Request, client_id: int, activity_id: int | None = None
+) -> list[dict]:
+    """The client's visible activity documents projected live from the database.
+
+    Only for a client whose feed was never materialized (``live_documents``
+    answered None); runs in a worker thread, like any ORM work.
     """
-    docs = feed.live_documents(db, client.id, "activity")
-    if docs is not None:
-        return docs
-    bu = client.business_unit
-    return [
-        projection.activity_doc(a, client, bu)
-        for a in projection.visible_activities(db, client, bu)
-    ]
+    db: Session = request.app.state.request_sessionmaker()
+    try:
+        client = projection.load_client(db, client_id)
+        assert client is not None  # the session was just resolved for this client
+        bu = client.business_unit
+        if activity_id is None:
+            return [
+                projection.activity_doc(a, client, bu)
+                for a in projection.visible_activities(db, client, bu)
+            ]
+        activity = db.scalars(
+            projection.activity_query().where(
+                Activity.id == activity_id, Activity.client_id == client.id
+            )
+        ).first()
+        if activity is None or not projection.is_visible(activity, bu):
+            return []
+        return [projection.activity_doc(activity, client, bu)]
+    finally:
+        db.close()
+
+
+def _json(model: BaseModel) -> Response:
+    return Response(content=model.model_dump_json(), media_type="application/json")
 
 
 @router.get("/activities", response_model=ActivityList)
-def list_activities(
-    client: CurrentClient,
-    db: DbSession,
-    now: Now,
+async def list_activities(
+    request: Request,
+    token: SessionToken,
     scope: Annotated[Literal["all", "upcoming", "past"], Query()] = "all",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> ActivityList:
+) -> Response:
     """The client's visible activities, upcoming first by date, past newest first."""
-    docs = _activity_docs(db, client)
+    now: datetime = request.app.state.clock()
+    key: bytes = request.app.state.secret_key
+    signed, docs = await hot_read(request, hot_reads.activity_documents(key, token))
+    if docs is None:
+        docs = await run_in_threadpool(_projected_activities, request, signed.client_id)
     now_iso = projection.iso(now) or ""
 
     def upcoming(doc: dict) -> bool:
@@ -115,28 +143,23 @@ def list_activities(
     else:
         docs = sorted(docs, key=lambda d: d["scheduled_start"] or "9999")
     page = docs[offset : offset + limit]
-    return ActivityList(items=[_with_availability(d, now) for d in page], total=len(docs))
+    return _json(ActivityList(items=[_with_availability(d, now) for d in page], total=len(docs)))
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityOut)
-def get_activity(
-    activity_id: IdPath, client: CurrentClient, db: DbSession, now: Now
-) -> ActivityOut:
+async def get_activity(request: Request, activity_id: IdPath, token: SessionToken) -> Response:
     """One activity with its steps; 404 when it is not this client's or not shown."""
-    found = feed.live_documents(db, client.id, "activity", str(activity_id))
-    if found is not None:
-        if not found:
-            raise HTTPException(404, NOT_FOUND)
-        return _with_availability(found[0], now)
-    activity = db.scalars(
-        projection.activity_query().where(
-            Activity.id == activity_id, Activity.client_id == client.id
+    now: datetime = request.app.state.clock()
+    key: bytes = request.app.state.secret_key
+    read = hot_reads.activity_documents(key, token, str(activity_id))
+    signed, found = await hot_read(request, read)
+    if found is None:
+        found = await run_in_threadpool(
+            _projected_activities, request, signed.client_id, activity_id
         )
-    ).first()
-    bu = client.business_unit
-    if activity is None or not projection.is_visible(activity, bu):
+    if not found:
         raise HTTPException(404, NOT_FOUND)
-    return _with_availability(projection.activity_doc(activity, client, bu), now)
+    return _json(_with_availability(found[0], now))
 
 
 @router.get("/forms/{form_id}", response_model=FormOut)
