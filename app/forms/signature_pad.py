@@ -72,6 +72,14 @@ class SignaturePad:
             on_pan_start=self._start,
             on_pan_update=self._move,
             on_pan_end=self._end,
+            # A stroke that starts downwards would otherwise be taken by the
+            # form's scrolling (its vertical drag wins before a pan is sure):
+            # the pad claims vertical drags too, and draws them the same way.
+            # (Flutter's debug build asserts on pan + vertical drag together;
+            # the release build the web client ships runs both.)
+            on_vertical_drag_start=self._start,
+            on_vertical_drag_update=self._move,
+            on_vertical_drag_end=self._end,
             mouse_cursor=ft.MouseCursor.PRECISE,
             expand=True,
         )

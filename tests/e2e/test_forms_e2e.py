@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from backend.api.main import create_app
 from backend.core.config import Settings
@@ -101,21 +102,37 @@ TYPED = """(label) => {
 }"""
 
 
+def focus(page: Any, box: Any, name: str) -> None:
+    """Tap a field until the browser's input for it has the focus (a tap that
+    lands while Flutter is still laying the screen out is sometimes lost)."""
+    for _ in range(4):
+        if box.count():  # a focused multi-line field replaces its node: no second tap
+            box.click()
+        try:
+            page.wait_for_function(FOCUSED_INPUT_NAMED, arg=name, timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.wait_for_timeout(300)
+    active = page.evaluate(
+        "(() => { const e = document.activeElement; "
+        "return [e?.tagName, e?.getAttribute('aria-label'), e?.outerHTML?.slice(0, 200)]; })()"
+    )
+    raise AssertionError(f"the field {name!r} never took the focus: {active}")
+
+
 def type_into(page: Any, label: str, text: str) -> None:
     """Type ``text`` into the field named ``label`` (replacing what it held)."""
     box = reach(page, page.get_by_role("textbox", name=label))
     if page.evaluate(TYPED, label) is None:
         # A multi-line field: its <textarea> exists only while focused.
-        box.click()
-        page.wait_for_function(FOCUSED_INPUT_NAMED, arg="", timeout=10_000)
+        focus(page, box, "")
         page.wait_for_timeout(300)
         page.keyboard.type(text)
         return
-    # Flutter makes the field's input a frame after the tap and may reset it
-    # once while attaching: check that what was typed is there, else again.
+    # Flutter may reset the input once while attaching its editing state:
+    # check that what was typed is there, else type it again.
     for _ in range(4):
-        box.click()
-        page.wait_for_function(FOCUSED_INPUT_NAMED, arg=label, timeout=10_000)
+        focus(page, box, label)
         page.keyboard.press("ControlOrMeta+a")
         page.keyboard.press("Backspace")
         page.keyboard.type(text)
@@ -150,7 +167,9 @@ def seen(page: Any, pattern: str | re.Pattern[str]) -> Any:
 def sign(page: Any) -> None:
     """Draw a signature with the mouse: three strokes across the pad."""
     pad = reach(page, page.get_by_label("Cadre de signature : Signature", exact=True))
-    # A press while the list still glides only stops the scroll: let it settle.
+    # Leave the text field typed in last (its keyboard) and let the list stop
+    # gliding: a press during either is taken by them, not by the pad.
+    page.evaluate("document.activeElement?.blur()")
     page.wait_for_timeout(800)
     box = pad.bounding_box()
     assert box and box["width"] > 100 and box["height"] > 60, box
@@ -288,6 +307,7 @@ def test_offline_form_survives_a_restart_is_refused_fixed_and_sent_once(
     backend = Backend(app.backend_db, tmp_path / "staff")
     email = app.demo_email()
     visit = backend.activity(email, "Entretien chaudière", ("scheduled",))
+    install = backend.activity(email, "Installation pompe", ("scheduled",))
     try:
         page = open_app(browser, f"{app.url}/activities/{visit}", DESKTOP)
         sign_in_with_code(page, app)
@@ -314,9 +334,20 @@ def test_offline_form_survives_a_restart_is_refused_fixed_and_sent_once(
         page.get_by_role("button", name="Retour au rendez-vous").first.click()
         seen(page, "En attente d’envoi").wait_for(timeout=20_000)
         shot(page, "forms_desktop_02_waiting")
+        # A quote read and signed offline too.
+        page.close()
+        page = open_app(browser, f"{offline.url}/activities/{install}/forms/sign_quote", DESKTOP)
+        seen(page, re.compile(r"Devis n° D")).wait_for(timeout=30_000)
+        reach(page, page.get_by_role("radio", name="Oui")).click()
+        type_into(page, "Nom du signataire", "Claire Chauvin")
+        type_into(page, "Date", "04/12/2026")
+        sign(page)
+        reach(page, page.get_by_role("button", name="Accepter et signer")).click()
+        seen(page, "Enregistré sur cet appareil.").wait_for(timeout=30_000)
     finally:
         offline.stop()
     assert backend.submissions(visit, "access_info") == []
+    assert backend.submissions(install, "sign_quote") == []
 
     # Meanwhile staff made the door code required: what was queued no longer passes.
     [form_id] = [
@@ -355,6 +386,12 @@ def test_offline_form_survives_a_restart_is_refused_fixed_and_sent_once(
         assert page.get_by_label(re.compile("Non accepté : ")).count() == 0
         shot(page, "forms_desktop_05_sent")
         [answers] = backend.submissions(visit, "access_info")  # exactly once
+        [signed] = backend.submissions(install, "sign_quote")
+        assert len(signed["signature"]["strokes"]) == 3
+        decisions = backend.rows(
+            "SELECT decision FROM validation_events WHERE activity_id = ?", install
+        )
+        assert decisions == [("accepted",)]
         assert answers == {
             "presence": "Un voisin ou le gardien",
             "door_code": "B1234",
