@@ -193,9 +193,15 @@ class PortalApp:
 
     async def _on_event(self, event: str, data: Any) -> None:
         if event == "signin":
+            # The company's language may have just arrived (public branding):
+            # the tab's title and Flutter's own words follow it.
+            title = self.state.tr.t("app.title")
+            retitled = title != self.page.title
+            self.page.title = title
+            self._apply_locale()
             self.sign_in.refresh()
-            if self._apply_theme():
-                self.page.update()  # the company's colours arrived: repaint all
+            if self._apply_theme() or retitled:
+                self.page.update()  # colours or language arrived: repaint all
             else:
                 self._patch(self.sign_in.control)
         elif event == "session":

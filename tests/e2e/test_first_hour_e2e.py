@@ -93,6 +93,8 @@ def test_first_hour_sign_in_language_code_and_brand(browser, tmp_path: Path) -> 
         wide = open_app(browser, app.url, DESKTOP)
         wide.get_by_text(BU_NAME).wait_for(timeout=30_000)
         wide.get_by_role("button", name="Recevoir un code").wait_for()
+        # The browser tab's title speaks the company's language too.
+        wide.wait_for_function("document.title === 'Portail client'", timeout=10_000)
         shot(wide, "first_hour_desktop_01_sign_in")
         wide.close()
 
