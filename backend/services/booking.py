@@ -445,6 +445,32 @@ def _lock_technician_day(db: Session, technician_id: int, day: date) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def _lock_days_touched(
+    db: Session, activity: Activity, target: set[tuple[int, date]], tz: ZoneInfo
+) -> set[tuple[int, date]]:
+    """Lock the technician-days a move touches: where it goes *and* where it was.
+
+    A booking on the day the visit leaves re-times every visit of that day,
+    this one included: without the old day's lock it could write its old
+    start over the new window (seen once under load on PostgreSQL with two
+    workers: a visit at 15:19 with an 08:00–10:00 window). Days are locked in
+    one order (no deadlock between two moves), then the activity is read
+    again: it may have been re-timed while we waited.
+    """
+    locked: set[tuple[int, date]] = set()
+    wanted = set(target)
+    while True:
+        if activity.technician_id is not None and activity.scheduled_start is not None:
+            wanted.add((activity.technician_id, activity.scheduled_start.astimezone(tz).date()))
+        for technician_id, day in sorted(wanted - locked):
+            _lock_technician_day(db, technician_id, day)
+        if wanted <= locked:
+            return locked
+        locked |= wanted
+        if db.get_bind().dialect.name == "postgresql":
+            db.refresh(activity)  # what the holders of those locks committed
+
+
 def _replay(
     db: Session, key: str, kind: str, activity_id: int
 ) -> tuple[int, dict[str, Any]] | None:
@@ -534,10 +560,7 @@ def apply_slot(
     tz = ZoneInfo(bu.timezone)
     day = window_start.astimezone(tz).date()
     version_before = bu.schedule_version
-    touched: set[tuple[int, date]] = {(technician_id, day)}
-    if activity.technician_id is not None and activity.scheduled_start is not None:
-        touched.add((activity.technician_id, activity.scheduled_start.astimezone(tz).date()))
-    _lock_technician_day(db, technician_id, day)
+    touched = _lock_days_touched(db, activity, {(technician_id, day)}, tz)
     request = visit_request(db, activity, kind, with_preference=False)
     technicians = load_technicians(db, bu.id, technician_id)
     start, end = _local_range(day, 1, tz)

@@ -479,3 +479,41 @@ def test_reason_sentences_follow_the_language() -> None:
     assert booking.reason_text("nearby", "fr").startswith("Un technicien est déjà")
     assert booking.reason_text("earliest", "de") == booking.reason_text("earliest", "en")
     assert set(booking.REASONS["en"]) == set(booking.REASONS["fr"])
+
+
+async def test_a_reschedule_locks_the_day_it_leaves_and_the_day_it_goes_to(
+    http, db: Session, world: Booking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A booking on the day a visit leaves re-times that day's visits: a move
+    must hold that day too, or both write the visit's start (PostgreSQL with
+    two workers once left a visit at 15:19 with an 08:00–10:00 window)."""
+    first = (await slots(http, world, 0))[0]
+    assert (await take(http, world, 0, first)).status_code == 200
+    db.commit()
+    r = await http.get(f"/activities/{world.activities[0].id}/slots", headers=world.auth(0))
+    later = next(
+        p
+        for p in r.json()["proposals"]
+        if p["window_start"][:10] != first["window_start"][:10]
+        or p["technician_id"] != first["technician_id"]
+    )
+    locked: list[tuple[int, Any]] = []
+    real = booking._lock_technician_day
+
+    def record(session: Session, technician_id: int, day: Any) -> None:
+        locked.append((technician_id, day))
+        real(session, technician_id, day)
+
+    monkeypatch.setattr(booking, "_lock_technician_day", record)
+    moved = await take(http, world, 0, later, kind="reschedule")
+    assert moved.status_code == 200, moved.text
+
+    def day_of(slot: dict[str, Any]) -> tuple[int, Any]:
+        return (
+            int(slot["technician_id"]),
+            datetime.fromisoformat(slot["window_start"]).astimezone(PARIS).date(),
+        )
+
+    assert set(locked) == {day_of(first), day_of(later)}
+    assert locked == sorted(locked)  # one order for every move: no deadlock
+    assert_no_double_booking(db, world)
