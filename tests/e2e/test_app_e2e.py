@@ -54,8 +54,16 @@ def pixel_brightness(page, x: int, y: int) -> float:
     return sum(row[1:4]) / 3
 
 
+# The booking flows (slots or the cancel dialog); forms have their own tests.
 ACTION_LABELS = re.compile(
-    "^(" + "|".join(re.escape(a["label"]) for t in ACTIVITY_TYPES for a in t["actions"]) + ")$"
+    "^("
+    + "|".join(
+        re.escape(a["label"])
+        for t in ACTIVITY_TYPES
+        for a in t["actions"]
+        if a["kind"] in ("book", "reschedule", "cancel")
+    )
+    + ")$"
 )
 
 

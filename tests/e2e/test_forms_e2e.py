@@ -166,7 +166,12 @@ def seen(page: Any, pattern: str | re.Pattern[str]) -> Any:
 
 def sign(page: Any) -> None:
     """Draw a signature with the mouse: three strokes across the pad."""
-    pad = reach(page, page.get_by_label("Cadre de signature : Signature", exact=True))
+    pad = page.get_by_label("Cadre de signature : Signature", exact=True)
+    for _ in range(3):  # under load the list may still be moving: look again
+        reach(page, pad)
+        if pad.bounding_box():
+            break
+        page.wait_for_timeout(500)
     # Leave the text field typed in last (its keyboard) and let the list stop
     # gliding: a press during either is taken by them, not by the pad.
     page.evaluate("document.activeElement?.blur()")
