@@ -31,24 +31,11 @@ from babel import dates as babel_dates
 
 from app.i18n import Translator, parse_utc
 from app.messages import Message
-from backend.forms import FieldError, fields_of
+from backend.forms import ANSWERABLE_TYPES, FieldError, fields_of
 from backend.templates import TemplateError, render_template
 
-KNOWN_TYPES = frozenset(
-    {
-        "date",
-        "time",
-        "text",
-        "textarea",
-        "yes_no",
-        "choice",
-        "number",
-        "rating",
-        "photo",
-        "signature",
-        "display_text",
-    }
-)
+# The shared definition's answerable types, plus guiding text.
+KNOWN_TYPES = ANSWERABLE_TYPES | {"display_text"}
 DEFAULT_RATING_MAX = 5
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 
