@@ -22,12 +22,34 @@ Channel = Literal["email", "sms"]
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email (a report PDF, an ``.ics``)."""
+
+    filename: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Message:
+    """One email or SMS. ``body`` is the plain text (the SMS text); ``html`` the
+    email's HTML part when there is one.
+
+    ``dedupe_key`` names the event the message is for (e.g.
+    ``"closed:42:report:email"``): a second message with the same key is not
+    queued again, which is how a trigger fires once across retries and restarts.
+    """
+
     channel: Channel
     recipient: str
     subject: str
     body: str
     business_unit_id: int | None = None
+    html: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    dedupe_key: str | None = None
+    client_id: int | None = None
+    language: str = ""
 
 
 class MessageSender(Protocol):
