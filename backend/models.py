@@ -7,6 +7,7 @@ schemas in :mod:`backend.domain` before it is written.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -328,21 +329,69 @@ class RateEvent(Base):
 
 
 class OutgoingMessage(Base):
-    """Every email/SMS the server tried to send: the development outbox and the staff log."""
+    """Every email/SMS the server sends or tried to: the delivery queue and the staff log.
+
+    ``status``: ``queued`` (waiting for the delivery worker), ``sending`` (claimed
+    by a worker until ``next_attempt_at``, its lease), ``sent``, ``failed`` (a
+    retry is due at ``next_attempt_at``), ``dead`` (gave up; ``last_error``
+    says why) or ``not_sent`` (refused before queueing; ``reason`` says why).
+    Without a configured provider for its channel a message is recorded
+    ``sent`` at once (the development outbox). See backend/services/delivery.py.
+    """
 
     __tablename__ = "outgoing_messages"
+    __table_args__ = (Index("ix_outgoing_messages_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_unit_id: Mapped[int | None] = mapped_column(
         ForeignKey("business_units.id"), nullable=True, index=True
     )
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id"), nullable=True, index=True
+    )
     channel: Mapped[str] = mapped_column(String(10))  # "email" | "sms"
     recipient: Mapped[str] = mapped_column(String(200), index=True)
+    language: Mapped[str] = mapped_column(String(10), default="", server_default="")
     subject: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))  # "sent" | "not_sent"
+    html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sent to providers that accept one (SMS API) and the email's Message-ID,
+    # so a retry after a crash is recognised as the same message.
+    idempotency_key: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: uuid.uuid4().hex
+    )
+    # The event the message is for; a second message for it is never queued.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    provider_id: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # SMS only: GSM-7/UCS-2 segments and what they cost the business unit.
+    segments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cost_centicredits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    attachments: Mapped[list[OutgoingAttachment]] = relationship(
+        cascade="all, delete-orphan", order_by="OutgoingAttachment.position"
+    )
+
+
+class OutgoingAttachment(Base):
+    """A file sent with a queued email (a report PDF, an ``.ics``), kept until delivered."""
+
+    __tablename__ = "outgoing_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outgoing_messages.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # --- sync feed ------------------------------------------------------------
@@ -488,6 +537,7 @@ __all__ = [
     "LoginCode",
     "LoginLink",
     "Mutation",
+    "OutgoingAttachment",
     "OutgoingMessage",
     "RateEvent",
     "RevisionCounter",
