@@ -21,6 +21,7 @@ from app.sync.outbox import Outbox
 from app.sync.store import Field
 
 if TYPE_CHECKING:
+    from app.documents import DocumentRow
     from app.state import AppState
 
 ACTIVITIES = "activities"
@@ -119,6 +120,8 @@ class ActivityDetail:
     cancel_reason: str | None = None
     # Forms, signatures and surveys: waiting, refused (fix or discard), recorded.
     submissions: tuple[SubmissionLine, ...] = ()
+    # Reports, quotes and signed copies (``app.documents``), kept-on-device marks.
+    documents: tuple[DocumentRow, ...] = ()
 
 
 def _site_line(site: Any) -> str | None:
@@ -293,6 +296,7 @@ class ActivitiesModel:
             change_note=self._change_note(blocked),
             cancel_reason=booking_rules.cancel_reason(doc),
             submissions=tuple(submission_lines(doc, queued, self._tr)),
+            documents=tuple(await self._state.documents.rows_for(doc)),
         )
 
     def revised_documents(self, doc: dict[str, Any]) -> frozenset[str]:

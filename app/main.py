@@ -255,6 +255,8 @@ class PortalApp:
             dirty = self.shell.activities.sync_rows(changed.get(ACTIVITIES, set()))
             self.shell.home.refresh()
             self._patch(*dirty, self.shell.home.control)
+        if self.shell.tab == "documents" and (result.reset or changed.get(ACTIVITIES)):
+            await self.shell.documents.reload()
         # The outbox names the activities whose forms were sent or refused.
         touched = changed.get(ACTIVITIES, set()) | {str(i) for i in changed.get(OUTBOX, set())}
         if self._open_detail_id and (result.reset or self._open_detail_id in touched):

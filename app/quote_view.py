@@ -16,14 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
+from app.documents import size_text
 from app.i18n import Translator
-from backend.quotes import QuoteError, format_quantity, quote_view
-
-KIB = 1024
-MIB = 1024 * 1024
+from backend.quotes import QuoteError, quote_view
 
 
 @dataclass(frozen=True)
@@ -95,14 +92,6 @@ def has_quote(activity: Mapping[str, Any]) -> bool:
     return activity.get("quote") is not None
 
 
-def _size(tr: Translator, size: int) -> str:
-    if size >= MIB:
-        value = (Decimal(size) / MIB).quantize(Decimal("0.1"))
-        return tr.t("quote.pdf.size_mb", size=format_quantity(value, tr.language))
-    value = max(Decimal(1), (Decimal(size) / KIB).quantize(Decimal(1)))
-    return tr.t("quote.pdf.size_kb", size=format_quantity(value, tr.language))
-
-
 def _pdf(tr: Translator, entry: Any) -> QuotePdf | None:
     if not isinstance(entry, Mapping):
         return None
@@ -111,7 +100,7 @@ def _pdf(tr: Translator, entry: Any) -> QuotePdf | None:
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         return None
-    text = _size(tr, size)
+    text = size_text(tr, size)
     sha256 = entry.get("sha256")
     return QuotePdf(
         path=path,

@@ -40,6 +40,7 @@ from typing import Any
 
 from app.activities import ACTIVITIES, ActivitiesModel
 from app.company import BRANDING, CompanyModel
+from app.documents import DocumentsModel
 from app.forms.drafts import DRAFTS
 from app.i18n import Translator, normalize_language
 from app.language import LanguageModel
@@ -104,6 +105,7 @@ class AppState:
         self.activities = ActivitiesModel(self)
         self.company = CompanyModel(self)
         self.language = LanguageModel(self)
+        self.documents = DocumentsModel(self)
         self.engine = SyncEngine(
             store,
             api,
@@ -266,6 +268,10 @@ class AppState:
                 self.company.logo = None
         else:
             await self.activities.reload(changed.get(ACTIVITIES, set()))
+        if result.reset or changed.get(ACTIVITIES):
+            # Kept files follow their documents: newer versions are fetched
+            # again, removed ones forgotten (in the background).
+            self.documents.refresh_kept()
         await self.emit("data", result)
 
     @property
@@ -360,6 +366,7 @@ class AppState:
                 if owner is not None and owner != "unknown":
                     self.store.set_meta(META_CLIENT_ID, owner)
                 clear_synced(self.store)
+                self.store.clear_files()
                 self.store.delete_meta(META_CURSOR)
                 self.store.delete_meta(META_LAST_SYNC)
 

@@ -108,6 +108,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         "DROP TABLE documents",
         "ALTER TABLE documents_v2 RENAME TO documents",
     ),
+    # 3: downloaded files (reports, quotes) kept for offline reading, one per
+    # (activity, document key): a newer version replaces the older in place.
+    (
+        """
+        CREATE TABLE files (
+            activity_id TEXT NOT NULL,
+            doc_key TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            last_used TEXT NOT NULL,
+            PRIMARY KEY (activity_id, doc_key)
+        )
+        """,
+        "CREATE INDEX ix_files_last_used ON files (last_used)",
+    ),
 )
 
 # Prefix of the indexes this module manages from the declared fields; anything
@@ -590,6 +606,52 @@ class Store:
         """Remove ``key`` from meta (no error if absent)."""
         self.execute("DELETE FROM meta WHERE key = ?", (key,))
 
+    # -- downloaded files ---------------------------------------------------
+
+    def put_file(
+        self, activity_id: str, doc_key: str, sha256: str, data: bytes, used_at: str
+    ) -> None:
+        """Keep ``data`` as the file of (activity, key), replacing an older version."""
+        self.execute(
+            "INSERT INTO files (activity_id, doc_key, sha256, size, data, last_used) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity_id, doc_key) DO UPDATE SET "
+            "sha256 = excluded.sha256, size = excluded.size, data = excluded.data, "
+            "last_used = excluded.last_used",
+            (activity_id, doc_key, sha256, len(data), data, used_at),
+        )
+
+    def get_file(self, activity_id: str, doc_key: str, sha256: str) -> bytes | None:
+        """The kept bytes of (activity, key) when they are version ``sha256``, else None."""
+        rows = self.fetchall(
+            "SELECT data FROM files WHERE activity_id = ? AND doc_key = ? AND sha256 = ?",
+            (activity_id, doc_key, sha256),
+        )
+        return bytes(rows[0]["data"]) if rows else None
+
+    def touch_file(self, activity_id: str, doc_key: str, used_at: str) -> None:
+        """Record that (activity, key) was opened now (eviction keeps recent files)."""
+        self.execute(
+            "UPDATE files SET last_used = ? WHERE activity_id = ? AND doc_key = ?",
+            (used_at, activity_id, doc_key),
+        )
+
+    def kept_files(self) -> list[sqlite3.Row]:
+        """(activity_id, doc_key, sha256, size, last_used) of every kept file, oldest use first."""
+        return self.fetchall(
+            "SELECT activity_id, doc_key, sha256, size, last_used FROM files "
+            "ORDER BY last_used, activity_id, doc_key"
+        )
+
+    def delete_file(self, activity_id: str, doc_key: str) -> None:
+        """Forget the kept file of (activity, key) (no error if there is none)."""
+        self.execute(
+            "DELETE FROM files WHERE activity_id = ? AND doc_key = ?", (activity_id, doc_key)
+        )
+
+    def clear_files(self) -> None:
+        """Forget every kept file (the server's documents went with the session)."""
+        self.execute("DELETE FROM files")
+
     # -- sign out ---------------------------------------------------------
 
     def clear(self) -> None:
@@ -598,6 +660,7 @@ class Store:
             self._conn.execute("DELETE FROM documents")
             self._conn.execute("DELETE FROM outbox")
             self._conn.execute("DELETE FROM meta")
+            self._conn.execute("DELETE FROM files")
         # Freed pages (and the WAL) would otherwise keep the previous user's
         # data on disk: rebuild the file, then fold and empty the WAL.
         with self._lock:

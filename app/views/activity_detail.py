@@ -17,6 +17,7 @@ from app.activities import ActionItem, ActivityDetail, ReportView
 from app.booking_rules import FORM_KINDS
 from app.state import AppState
 from app.submission_status import SubmissionLine
+from app.views.documents import DocumentOpener, document_tile
 from app.views.theme import section_title, status_chip
 
 ActionHandler = Callable[[ft.Page, str, ActionItem], Awaitable[None]]
@@ -53,6 +54,8 @@ class ActivityDetailView:
         # had: an IndexError in the page, a blank screen (issue 8, item 1) and
         # a timeline shown twice (item 2).
         self.control = ft.Container(expand=True)
+        # Opening a document marks it kept: show the mark.
+        self.opener = DocumentOpener(state, after=self._reshow)
 
     def show(self, detail: ActivityDetail | None) -> None:
         """Render ``detail`` (None: the activity disappeared)."""
@@ -100,6 +103,12 @@ class ActivityDetailView:
             parts.append(_labelled(tr.t("detail.description"), [detail.description]))
         if detail.closure_report:
             parts.append(self._report(detail.closure_report))
+        if detail.documents:
+            parts.append(section_title(tr.t("documents.section")))
+            parts += [
+                document_tile(self.state, row, self.opener, with_activity=False)
+                for row in detail.documents
+            ]
         if detail.cancel_reason:
             parts.append(_labelled(tr.t("detail.cancel_reason"), [detail.cancel_reason]))
         parts.append(section_title(tr.t("detail.actions")))
@@ -233,6 +242,13 @@ class ActivityDetailView:
                 )
             )
         return ft.Column(lines, spacing=4)
+
+    async def _reshow(self) -> None:
+        if self.detail is None:
+            return
+        self.show(await self.state.activities.activity_detail(self.detail.item.id))
+        if self.control.page is not None:
+            self.control.update()
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         await self._go_back()

@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Screen = Literal["home", "activities", "detail", "book", "form", "new_request", "account"]
+Screen = Literal[
+    "home", "activities", "detail", "book", "form", "new_request", "documents", "account"
+]
 # The tab each screen belongs to (what the navigation bar highlights).
 TAB_OF: dict[str, str] = {
     "home": "home",
@@ -27,6 +29,7 @@ TAB_OF: dict[str, str] = {
     "book": "activities",
     "form": "activities",
     "new_request": "activities",
+    "documents": "documents",
     "account": "account",
 }
 
@@ -66,7 +69,7 @@ class Route:
 def parse_route(route: str | None) -> Route:
     """The screen a web address opens; anything unknown opens home."""
     path = (route or "").split("#", 1)[0].split("?", 1)[0].strip("/")
-    if path in ("activities", "account"):
+    if path in ("activities", "documents", "account"):
         return Route(path)  # type: ignore[arg-type]
     if path == "requests/new":
         return Route("new_request")

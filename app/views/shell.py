@@ -22,6 +22,7 @@ from app.views.account import AccountView
 from app.views.activities import ActivitiesView
 from app.views.activity_detail import ActionHandler, ActivityDetailView, CalendarHandler
 from app.views.booking import BookingView
+from app.views.documents import DocumentsView
 from app.views.form import FormView
 from app.views.home import HomeView
 from app.views.new_request import NewRequestView
@@ -34,10 +35,11 @@ MAX_CONTENT_WIDTH = 840
 # The navigation rail and its divider, beside the content on wide windows.
 _RAIL_WIDTH = 100
 
-TABS = ("home", "activities", "account")
+TABS = ("home", "activities", "documents", "account")
 _ICONS = {
     "home": (ft.Icons.HOME_OUTLINED, ft.Icons.HOME),
     "activities": (ft.Icons.EVENT_NOTE_OUTLINED, ft.Icons.EVENT_NOTE),
+    "documents": (ft.Icons.DESCRIPTION_OUTLINED, ft.Icons.DESCRIPTION),
     "account": (ft.Icons.PERSON_OUTLINE, ft.Icons.PERSON),
 }
 
@@ -79,6 +81,7 @@ class Shell:
         self.activities = ActivitiesView(state, open_activity, new_request=self._open_new_request)
         self.detail = ActivityDetailView(state, self._close_detail, on_action, on_calendar)
         self.booking = booking
+        self.documents = DocumentsView(state)
         self.account = AccountView(state)
 
         self.header_logo = ft.Container()
@@ -193,6 +196,7 @@ class Shell:
             self.content.content = {
                 "home": self.home.control,
                 "activities": self.activities.control,
+                "documents": self.documents.control,
                 "account": self.account.control,
             }[self.tab]
         index = TABS.index(self.tab)
@@ -204,7 +208,7 @@ class Shell:
     def refresh_all(self) -> None:
         """Re-read everything (sign-in, language switch, cache reset)."""
         tr = self.state.tr
-        labels = [tr.t("nav.home"), tr.t("nav.activities"), tr.t("nav.account")]
+        labels = [tr.t(f"nav.{tab}") for tab in TABS]
         for dest, label in zip(self.rail.destinations, labels, strict=True):
             dest.label = label
         for dest, label in zip(self.bar.destinations, labels, strict=True):
@@ -218,6 +222,7 @@ class Shell:
         self.refresh_button.label = tr.t("activities.refresh")
         self.home.refresh()
         self.activities.refresh()
+        self.documents.refresh()
         self.account.refresh()
         if self.in_detail and self.detail.detail is not None:
             self.detail.show(self.detail.detail)
@@ -252,6 +257,10 @@ class Shell:
 
     async def select(self, tab: str) -> None:
         """Show a tab (closing any open detail)."""
+        if tab == "documents":
+            # Read when shown: documents change with syncs and downloads.
+            self.documents.rows = await self.state.documents.all_rows()
+            self.documents.refresh()
         self.set_tab(tab)
         self.control.update()
 
