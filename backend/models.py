@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from backend.document_models import ActivityDocument
 
 
 def utcnow() -> datetime:
@@ -82,6 +85,9 @@ class BusinessUnit(Base):
     # Bumped by every write that changes a technician's day, so a cached
     # scheduling index knows when it is stale (see backend.services.booking).
     schedule_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Formats of the documents clients get (reports, quotes, forms): "pdf",
+    # "docx" or "both" (see backend/services/documents.py).
+    report_formats: Mapped[str] = mapped_column(String(10), default="pdf", server_default="pdf")
 
 
 class Client(Base):
@@ -229,6 +235,13 @@ class Activity(Base):
     )
     quote: Mapped[ActivityQuote | None] = relationship(
         back_populates="activity", cascade="all, delete-orphan", uselist=False
+    )
+    # The generated files offered to the client (backend/document_models.py);
+    # written by backend/services/documents.py only.
+    documents: Mapped[list[ActivityDocument]] = relationship(
+        primaryjoin="Activity.id == foreign(ActivityDocument.activity_id)",
+        viewonly=True,
+        order_by="ActivityDocument.id",
     )
 
 
@@ -546,3 +559,6 @@ __all__ = [
     "ValidationEvent",
     "utcnow",
 ]
+
+# Closures and generated documents share this metadata (migrations compare against it).
+from backend import document_models  # noqa: E402, F401

@@ -104,6 +104,20 @@ class QuoteOut(BaseModel):
     pdf: QuotePdfOut | None
 
 
+class DocumentOut(BaseModel):
+    """A generated document of an activity (report, quote, signed quote, form)."""
+
+    key: str = Field(description="Unique within the activity, e.g. report.pdf.")
+    kind: Literal["report", "quote", "signed_quote", "form"]
+    title: str = Field(description="In the client's language.")
+    url: str = Field(description="GET it with the session (ETag / If-None-Match).")
+    media_type: str
+    filename: str
+    size: int = Field(description="Bytes the URL serves.")
+    sha256: str = Field(description="SHA-256 of the bytes the URL serves (also the ETag).")
+    updated_at: str
+
+
 class ActivityOut(BaseModel):
     """An activity as the client sees it; ``available_actions`` is evaluated now."""
 
@@ -132,6 +146,11 @@ class ActivityOut(BaseModel):
     )
     quote: QuoteOut | None = Field(
         default=None, description="The company's quote, when the activity has one."
+    )
+    documents: list[DocumentOut] = Field(
+        default_factory=list,
+        description="Generated files to download: the intervention report, the quote, "
+        "the signed quote, filled forms (absent from the synced document when none).",
     )
 
 

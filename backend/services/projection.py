@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from backend.document_models import ActivityDocument
 from backend.domain import BookingSettings
 from backend.localization import format_date, format_datetime, format_time
 from backend.models import (
@@ -209,7 +210,32 @@ def activity_doc(activity: Activity, client: Client, bu: BusinessUnit) -> dict[s
     # signed) of activities without a quote stay as they were.
     if activity.quote is not None:
         doc["quote"] = quote_doc(activity.quote)
+    # Only when it has any: the files were generated when the data changed
+    # (backend/services/documents.py), the feed only lists them.
+    if activity.documents:
+        doc["documents"] = [document_entry(d) for d in activity.documents]
     return doc
+
+
+def document_path(activity_id: int, doc_key: str) -> str:
+    """Where the signed-in client downloads one of an activity's documents."""
+    return f"/activities/{activity_id}/documents/{doc_key}"
+
+
+def document_entry(row: ActivityDocument) -> dict[str, Any]:
+    """One generated document as the feed lists it: what it is, in the client's language,
+    and the size and SHA-256 of exactly the bytes its URL serves (for the app's cache)."""
+    return {
+        "key": row.doc_key,
+        "kind": row.kind,
+        "title": row.title,
+        "url": document_path(row.activity_id, row.doc_key),
+        "media_type": row.media_type,
+        "filename": row.filename,
+        "size": row.size,
+        "sha256": row.sha256,
+        "updated_at": iso(row.updated_at),
+    }
 
 
 def quote_pdf_path(activity_id: int) -> str:
@@ -262,6 +288,7 @@ def activity_query() -> Any:
         selectinload(Activity.submissions),
         selectinload(Activity.validations),
         selectinload(Activity.quote),
+        selectinload(Activity.documents),
     )
 
 
