@@ -5,7 +5,8 @@
   the demo data and prints how to sign in as the demo client.
 - ``portal serve [--host H] [--port N] [--demo]``: the backend with uvicorn,
   and the web client in the same process and port: the API at ``/``, the web
-  app at ``/app/`` (``/login/link#token`` redirects there).
+  app at ``/app/`` (``/login/link#token`` redirects there), the staff console
+  at ``/console/``.
 - ``portal demo ...``: ``backend.demo.main`` (seed the demo dataset).
 - ``portal scheduling propose FILE``: ``backend.scheduling.instance.main``.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 WEB_MOUNT = "/app"
+CONSOLE_MOUNT = "/console"
 
 
 def _free_port() -> int:
@@ -121,13 +123,15 @@ def _print_demo_hints(embedded: Any) -> None:
 
 
 def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
-    """The API at ``/`` and the web client at ``/app/`` in one ASGI app."""
+    """The API at ``/``, the web client at ``/app/`` and the console at ``/console/``."""
     import flet_web.fastapi as flet_fastapi
     from starlette.responses import RedirectResponse
     from starlette.routing import Mount, Route
 
     from app.config import AppConfig
     from app.main import Runtime, web_asgi_app
+    from app.staff.api import StaffApi
+    from app.staff.main import console_asgi_app
     from app.sync.api import PortalApi
     from backend.api.main import create_app
 
@@ -139,10 +143,17 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
 
     runtime = Runtime(make_api=make_api, config=AppConfig(data_dir=data_dir), shared=True)
 
+    def make_staff_api() -> StaffApi:
+        # Console sessions run in this process too.
+        return StaffApi.embedded(backend)
+
     async def login_link(request: Any) -> RedirectResponse:
         # Links sent to clients are {public_base_url}/login/link#token; the
         # browser keeps the #token across this redirect.
         return RedirectResponse(f"{WEB_MOUNT}/login/link", status_code=307)
+
+    async def to_console(request: Any) -> RedirectResponse:
+        return RedirectResponse(f"{CONSOLE_MOUNT}/", status_code=307)
 
     async def to_web_app(request: Any) -> RedirectResponse:
         # "/" and "/app" (no slash: a Mount only matches "/app/...") open the app.
@@ -155,7 +166,9 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
             Route("/", to_web_app),
             Route(WEB_MOUNT, to_web_app),
             Route("/login/link", login_link),
+            Route(CONSOLE_MOUNT, to_console),
             Mount(WEB_MOUNT, web_asgi_app(runtime)),
+            Mount(CONSOLE_MOUNT, console_asgi_app(make_staff_api)),
             Mount("/", backend),
         ],
         docs_url=None,
@@ -213,6 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         target = build_serve_app(settings, data_dir=settings.data_dir / "web-client")
     print(f"API:     http://{args.host}:{args.port}/  (docs at /docs)")
     print(f"Web app: http://{args.host}:{args.port}{WEB_MOUNT}/")
+    print(f"Console: http://{args.host}:{args.port}{CONSOLE_MOUNT}/  (staff)")
     print(f"Login links point to {settings.public_base_url} (PORTAL_PUBLIC_BASE_URL)", flush=True)
     uvicorn.run(
         target,
