@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.i18n import Translator
 from app.staff.state import Action, ConsoleState
 from backend.domain import ACTIVITY_STATUSES, ActivityTypePortal
 from backend.templates import TemplateError, validate_template
@@ -254,7 +255,7 @@ class ActivityTypesModel:
         try:
             ActivityTypePortal.model_validate(self.body())
         except ValidationError as exc:
-            return [_sentence(e) for e in exc.errors(include_url=False)]
+            return [_sentence(e, self.state.tr) for e in exc.errors(include_url=False)]
         return []
 
     async def save(self) -> bool:
@@ -287,8 +288,13 @@ def _action_copy(action: dict[str, Any]) -> dict[str, Any]:
     return copy
 
 
-def _sentence(error: Any) -> str:
-    loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
-    where = ".".join(loc)
+def _sentence(error: Any, tr: Translator) -> str:
+    """``Action 2, label: …`` for an action's problem, ``title_template: …`` otherwise."""
+    loc = list(error.get("loc", ()))
     message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if len(loc) >= 2 and loc[0] == "portal_actions" and isinstance(loc[1], int):
+        rest = ".".join(str(p) for p in loc[2:] if not isinstance(p, int))
+        where = tr.t("console.types.action_n", n=loc[1] + 1) + (f", {rest}" if rest else "")
+    else:
+        where = ".".join(str(p) for p in loc)
     return f"{where}: {message}" if where else message
