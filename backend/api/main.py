@@ -35,7 +35,8 @@ from backend.core.db import (
 from backend.core.hot_readers import make_reader
 from backend.models import utcnow
 from backend.services.booking import ScheduleCache
-from backend.services.messaging import DevOutboxSender, MessageSender
+from backend.services.delivery import QueueingSender
+from backend.services.messaging import MessageSender
 from backend.services.quotes import PDF_MAX_BYTES
 
 
@@ -84,7 +85,10 @@ def create_app(
     app.state.secret_key = settings.resolved_secret_key()
     app.state.clock = clock
     app.state.schedule_cache = ScheduleCache()
-    app.state.sender = sender or DevOutboxSender(log_messages=settings.log_messages)
+    # Messages are queued in the request's transaction; the delivery worker
+    # (backend/services/delivery.py) sends them, or, for a channel with no
+    # provider configured, they are recorded sent at once (development outbox).
+    app.state.sender = sender or QueueingSender(settings)
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(portal.router)

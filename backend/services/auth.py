@@ -26,8 +26,10 @@ from backend.contacts import normalize_phone, parse_identifier
 from backend.core.config import Settings
 from backend.core.security import keyed_hash, matches, new_code, new_token
 from backend.localization import language
+from backend.message_templates import render_message, render_part
 from backend.models import BusinessUnit, Client, ClientContact, LoginCode, LoginLink, RateEvent
 from backend.services import ratelimit
+from backend.services.delivery import NO_CREDIT, reserve_sms_credit
 from backend.services.messaging import Channel, Message, MessageSender, record
 from backend.services.sessions import create_session
 
@@ -35,35 +37,10 @@ log = logging.getLogger("portal.auth")
 
 HOUR = 3600
 
-# What the client reads, in their preferred language. ``{code}``/``{link}`` is
-# the secret, ``{lifetime}`` how long it lives ("1 minute", "10 minutes"; see
-# ``lifetime_text``), ``{business_unit}`` the sender.
-MESSAGES: dict[str, dict[str, str]] = {
-    "fr": {
-        "code_subject": "Votre code de connexion – {business_unit}",
-        "code_body": (
-            "Votre code de connexion à l'espace client {business_unit} : {code}\n"
-            "Il est valable {lifetime} et ne sert qu'une fois. "
-            "Si vous n'avez rien demandé, ignorez ce message."
-        ),
-        "link_body": (
-            "{business_unit} : connectez-vous à votre espace client avec ce lien "
-            "(valable {lifetime}, une seule fois) : {link}"
-        ),
-    },
-    "en": {
-        "code_subject": "Your sign-in code – {business_unit}",
-        "code_body": (
-            "Your sign-in code for the {business_unit} client portal: {code}\n"
-            "It is valid for {lifetime} and works only once. "
-            "If you did not ask for it, ignore this message."
-        ),
-        "link_body": (
-            "{business_unit}: sign in to your client portal with this link "
-            "(valid {lifetime}, single use): {link}"
-        ),
-    },
-}
+# What the client reads comes from backend/message_templates/{en,fr}/
+# login_code.* and login_link.sms.j2, in their preferred language:
+# ``code``/``link`` is the secret, ``lifetime`` how long it lives ("1 minute",
+# "10 minutes"; see ``lifetime_text``), ``business_unit`` the sender.
 
 # The same words whatever happened, so that answers cannot tell a known
 # identifier from an unknown one.
@@ -161,10 +138,6 @@ def lifetime_text(seconds: int) -> str:
     return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def _texts(client: Client) -> dict[str, str]:
-    return MESSAGES.get(language(client.preferred_language), MESSAGES["en"])
-
-
 def _find_client(db: Session, kind: str, value: str) -> tuple[Client, BusinessUnit] | None:
     """The client owning this contact, if it may use the portal right now."""
     row = db.execute(
@@ -214,23 +187,6 @@ def _deliver(db: Session, sender: MessageSender, message: Message, now: datetime
         record(db, message, now, "not_sent", "delivery failed")
 
 
-def debit_sms(db: Session, settings: Settings, business_unit_id: int) -> bool:
-    """Take one SMS's price from the unit's credit; False (nothing taken) when too low.
-
-    Check and debit are one statement so two concurrent requests cannot both
-    spend the last credit.
-    """
-    result = db.execute(
-        update(BusinessUnit)
-        .where(
-            BusinessUnit.id == business_unit_id,
-            BusinessUnit.sms_centicredits >= settings.sms_cost_centicredits,
-        )
-        .values(sms_centicredits=BusinessUnit.sms_centicredits - settings.sms_cost_centicredits)
-    )
-    return bool(result.rowcount)
-
-
 # --- one-time codes -----------------------------------------------------------
 
 
@@ -251,23 +207,34 @@ def request_code(
         client, bu = found
         code = new_code()
         channel: Channel = "email" if kind == "email" else "sms"
-        texts = _texts(client)
-        fields = {
-            "business_unit": bu.name,
-            "code": code,
-            "lifetime": lifetime_text(settings.otp_ttl_seconds),
-        }
+        lang = language(client.preferred_language)
+        texts = render_message(
+            "login_code",
+            lang,
+            {
+                "business_unit": bu.name,
+                "brand_color": bu.primary_color,
+                "code": code,
+                "lifetime": lifetime_text(settings.otp_ttl_seconds),
+            },
+            tz=bu.timezone,
+        )
         message = Message(
             channel=channel,
             recipient=value,
-            subject=texts["code_subject"].format(**fields),
-            body=texts["code_body"].format(**fields),
+            subject=texts.subject if channel == "email" else "",
+            body=texts.text if channel == "email" else texts.sms,
+            html=texts.html if channel == "email" else "",
             business_unit_id=bu.id,
+            client_id=client.id,
+            language=lang,
+            # An SMS is paid for below, before the code exists.
+            prepaid=channel == "sms",
         )
-        if channel == "sms" and not debit_sms(db, settings, bu.id):
+        if channel == "sms" and not reserve_sms_credit(db, settings, bu.id, message.body):
             # No code is kept for a message that never left: the client gets
             # the generic answer and staff see why in the message log.
-            record(db, message, now, "not_sent", "insufficient SMS credit")
+            record(db, message, now, "not_sent", NO_CREDIT)
         else:
             db.execute(delete(LoginCode).where(LoginCode.identifier == ident))
             db.add(
@@ -409,9 +376,10 @@ def request_sms_link(
 ) -> None:
     """Text a single-use sign-in link to ``phone`` if it belongs to an active client.
 
-    Needs the business unit to allow SMS links and to hold at least
-    ``sms_cost_centicredits``, which the SMS then costs. Without credit nothing
-    is sent and staff see a ``not_sent`` line in the message log. Shares the
+    Needs the business unit to allow SMS links and to hold the SMS's price
+    (its segments × ``sms_cost_centicredits``), which the SMS then costs.
+    Without credit nothing is sent and staff see a ``not_sent`` line
+    (reason ``no_credit``) in the message log. Shares the
     send limits of :func:`request_code` (same identifier key). Raises
     :class:`RateLimited`. Commits.
     """
@@ -422,19 +390,29 @@ def request_sms_link(
     if found is not None and found[1].sms_links_allowed:
         client, bu = found
         token = new_token()
-        texts = _texts(client)
+        lang = language(client.preferred_language)
+        body = render_part(
+            "login_link",
+            "sms",
+            lang,
+            {
+                "business_unit": bu.name,
+                "lifetime": lifetime_text(settings.sms_link_ttl_seconds),
+                "link": link_url(settings, token),
+            },
+            tz=bu.timezone,
+        )
         message = Message(
             channel="sms",
             recipient=value,
             subject="",
-            body=texts["link_body"].format(
-                business_unit=bu.name,
-                lifetime=lifetime_text(settings.sms_link_ttl_seconds),
-                link=link_url(settings, token),
-            ),
+            body=body,
             business_unit_id=bu.id,
+            client_id=client.id,
+            language=lang,
+            prepaid=True,
         )
-        if debit_sms(db, settings, bu.id):
+        if reserve_sms_credit(db, settings, bu.id, body):
             # Only the newest SMS link of a client stays usable.
             db.execute(
                 update(LoginLink)
@@ -457,7 +435,7 @@ def request_sms_link(
             )
             _deliver(db, sender, message, now)
         else:
-            record(db, message, now, "not_sent", "insufficient SMS credit")
+            record(db, message, now, "not_sent", NO_CREDIT)
     db.commit()
 
 

@@ -1,8 +1,12 @@
 """Outgoing messages (email, SMS) behind one small interface.
 
-The development sender records every message in ``outgoing_messages`` (the
-development outbox tests read) and prints it to the log. Real SMTP/SMS
-adapters implement the same :class:`MessageSender` protocol.
+Callers build a :class:`Message` and call ``app.state.sender.send(db,
+message, now)`` inside their transaction. The default sender
+(:class:`backend.services.delivery.QueueingSender`) queues it in
+``outgoing_messages`` for the delivery worker, or, for a channel with no
+provider configured, records it sent at once and prints it to the log (the
+development outbox tests read). :class:`DevOutboxSender` is that development
+behaviour alone, without credit accounting.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class Message:
     ``dedupe_key`` names the event the message is for (e.g.
     ``"closed:42:report:email"``): a second message with the same key is not
     queued again, which is how a trigger fires once across retries and restarts.
+
+    ``prepaid``: the caller already took an SMS's price from the business
+    unit's credit (``backend.services.delivery.reserve_sms_credit``), so
+    queueing must not charge it again.
     """
 
     channel: Channel
@@ -50,6 +58,7 @@ class Message:
     dedupe_key: str | None = None
     client_id: int | None = None
     language: str = ""
+    prepaid: bool = False
 
 
 class MessageSender(Protocol):
@@ -60,16 +69,23 @@ class MessageSender(Protocol):
 def record(
     db: Session, message: Message, now: datetime, status: str, reason: str = ""
 ) -> OutgoingMessage:
-    """Write the staff-visible log line for a message, sent or not."""
+    """Write the staff-visible log line for a message, sent or not.
+
+    The text of a message that was not sent is not kept (it may hold a code).
+    """
     row = OutgoingMessage(
         business_unit_id=message.business_unit_id,
+        client_id=message.client_id,
         channel=message.channel,
         recipient=message.recipient,
+        language=message.language,
         subject=message.subject,
         body=message.body if status == "sent" else "",
+        html=message.html if status == "sent" else "",
         status=status,
         reason=reason,
         created_at=now,
+        sent_at=now if status == "sent" else None,
     )
     db.add(row)
     return row

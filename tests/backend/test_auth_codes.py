@@ -411,7 +411,7 @@ async def test_sms_code_without_credit_is_not_sent_and_staff_see_why(
     r = await http.post(REQUEST, json={"identifier": "06 12 34 56 78"})
     assert r.status_code == 202 and r.content == generic
     (row,) = outbox(seed.phone)
-    assert (row.status, row.reason, row.body) == ("not_sent", "insufficient SMS credit", "")
+    assert (row.status, row.reason, row.body) == ("not_sent", "no_credit", "")
     with fresh() as s:
         assert s.get(BusinessUnit, seed.bu_id).sms_centicredits == 19
         assert s.scalars(select(LoginCode)).all() == []

@@ -75,7 +75,7 @@ async def test_without_credit_nothing_is_sent_and_staff_see_why(
     r = await http.post(REQUEST, json={"phone": PHONE})
     assert r.status_code == 202
     (row,) = outbox(PHONE)
-    assert (row.status, row.reason, row.body) == ("not_sent", "insufficient SMS credit", "")
+    assert (row.status, row.reason, row.body) == ("not_sent", "no_credit", "")
     assert row.business_unit_id == seed.bu_id
     with fresh() as s:
         assert s.get(BusinessUnit, seed.bu_id).sms_centicredits == 19

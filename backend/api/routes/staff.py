@@ -162,7 +162,13 @@ def add_sms_credits(bu_id: IdPath, body: SmsCreditPurchase, db: DbSession) -> di
 def list_messages(
     bu_id: IdPath, db: DbSession, limit: Annotated[int, Field(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
-    """The staff-visible message log (sent and not sent, with the reason)."""
+    """The staff-visible message log: every message with its delivery state.
+
+    ``status`` is queued / sending / sent / failed (a retry is due at
+    ``next_attempt_at``) / dead (``last_error`` says why) / not_sent
+    (``reason``, e.g. ``no_credit``). The text itself is never listed (it
+    may hold a sign-in code).
+    """
     _get(db, BusinessUnit, bu_id, "business unit")
     rows = db.scalars(
         select(OutgoingMessage)
@@ -175,8 +181,17 @@ def list_messages(
             "id": m.id,
             "channel": m.channel,
             "recipient": m.recipient,
+            "subject": m.subject,
             "status": m.status,
             "reason": m.reason,
+            "attempts": m.attempts,
+            "last_error": m.last_error,
+            "next_attempt_at": projection.iso(m.next_attempt_at) if m.next_attempt_at else None,
+            "sent_at": projection.iso(m.sent_at) if m.sent_at else None,
+            "segments": m.segments,
+            "cost_credits": m.cost_centicredits / 100,
+            "client_id": m.client_id,
+            "language": m.language,
             "created_at": projection.iso(m.created_at),
         }
         for m in rows

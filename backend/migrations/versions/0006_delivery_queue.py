@@ -37,9 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("html", sa.Text(), server_default="", nullable=False))
         batch_op.add_column(sa.Column("idempotency_key", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("dedupe_key", sa.String(length=200), nullable=True))
-        batch_op.add_column(
-            sa.Column("attempts", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(), nullable=True))
         batch_op.add_column(
             sa.Column("last_error", sa.String(length=500), server_default="", nullable=False)
@@ -48,9 +46,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("provider_id", sa.String(length=200), server_default="", nullable=False)
         )
-        batch_op.add_column(
-            sa.Column("segments", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("segments", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(
             sa.Column("cost_centicredits", sa.Integer(), server_default="0", nullable=False)
         )
@@ -59,9 +55,7 @@ def upgrade() -> None:
     op.execute("UPDATE outgoing_messages SET idempotency_key = 'legacy-' || id")
     op.execute("UPDATE outgoing_messages SET sent_at = created_at WHERE status = 'sent'")
     with op.batch_alter_table("outgoing_messages", schema=None) as batch_op:
-        batch_op.alter_column(
-            "idempotency_key", existing_type=sa.String(length=64), nullable=False
-        )
+        batch_op.alter_column("idempotency_key", existing_type=sa.String(length=64), nullable=False)
         batch_op.create_index(
             batch_op.f("ix_outgoing_messages_client_id"), ["client_id"], unique=False
         )
@@ -104,9 +98,7 @@ def downgrade() -> None:
             batch_op.f("fk_outgoing_messages_client_id_clients"), type_="foreignkey"
         )
         batch_op.drop_constraint(batch_op.f("uq_outgoing_messages_dedupe_key"), type_="unique")
-        batch_op.drop_constraint(
-            batch_op.f("uq_outgoing_messages_idempotency_key"), type_="unique"
-        )
+        batch_op.drop_constraint(batch_op.f("uq_outgoing_messages_idempotency_key"), type_="unique")
         batch_op.drop_index("ix_outgoing_messages_due")
         batch_op.drop_index(batch_op.f("ix_outgoing_messages_client_id"))
         for name in reversed(_NEW_COLUMNS):
