@@ -175,6 +175,10 @@ class FormDefinition(Base):
     business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Editing a form that has answers makes a new version (a new row); the old
+    # one points to it and stays for the answers given on it.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    replaced_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ActivityType(Base):
@@ -560,5 +564,6 @@ __all__ = [
     "utcnow",
 ]
 
-# Closures and generated documents share this metadata (migrations compare against it).
-from backend import document_models  # noqa: E402, F401
+# Closures, generated documents and the staff tables share this metadata
+# (migrations compare the models against it).
+from backend import document_models, staff_models  # noqa: E402, F401

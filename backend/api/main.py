@@ -19,6 +19,7 @@ from backend.api.routes import (
     quotes,
     requests,
     staff,
+    staff_accounts,
     staff_submissions,
     sync,
 )
@@ -96,6 +97,8 @@ def create_app(
     app.include_router(requests.router)
     app.include_router(sync.router)
     app.include_router(mutations.router)
+    app.include_router(staff_accounts.open_router)
+    app.include_router(staff_accounts.router)
     app.include_router(staff.router)
     app.include_router(staff_submissions.router)
     app.include_router(quotes.router)

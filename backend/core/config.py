@@ -103,9 +103,21 @@ class Settings(BaseSettings):
     sync_epoch: str = "1"
 
     log_messages: bool = True
-    # Staff endpoints (/staff/*) require this value in the X-Staff-Token header;
-    # empty disables them.
+    # Deprecated: staff sign in with personal accounts or API keys
+    # (``Authorization: Bearer``). When set, an ``X-Staff-Token`` header with
+    # this value still acts as an admin of every business unit (a warning is
+    # logged once per process; the audit log names it "staff-token (deprecated)").
     staff_token: str = ""
+    # Staff console sessions: idle and absolute lifetimes.
+    staff_session_idle_seconds: int = 4 * 3600
+    staff_session_absolute_seconds: int = 12 * 3600
+    # Wrong passwords (or TOTP codes) in a row before an account is locked,
+    # and for how long; failures allowed per IP address per hour.
+    staff_lockout_failures: int = 5
+    staff_lockout_seconds: int = 900
+    staff_login_failures_per_ip_per_hour: int = 30
+    # How long a set-password link (first admin, new account, reset) stays valid.
+    staff_set_password_ttl_seconds: int = 72 * 3600
     # The company whose logo and name the sign-in screen shows before anyone
     # signs in. Unset: the only business unit with the portal on, if there is
     # exactly one (otherwise the screen stays neutral).

@@ -1,16 +1,18 @@
 """Staff configuration and preview.
 
 Every write here re-projects the affected client feeds in the same
-transaction, so a staff change shows up in the clients' next pull.
+transaction, so a staff change shows up in the clients' next pull, and adds
+an audit entry (changed fields before -> after) in that same transaction.
+Access: ``require_staff`` (backend/api/staff_access.py) checks the caller's
+role in the business unit of every id in the path.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,7 +27,9 @@ from sqlalchemy.orm import Session
 from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
 from backend.api.routes.portal import _with_availability
 from backend.api.schemas import ActivityOut, Me
+from backend.api.staff_access import StaffPrincipal, needs, require_staff
 from backend.api.timestamps import Timestamp
+from backend.core.db import begin_write
 from backend.domain import (
     ActivityStatus,
     ActivityTypePortal,
@@ -39,27 +43,15 @@ from backend.models import (
     BusinessUnit,
     Client,
     FormDefinition,
+    LoginLink,
     OutgoingMessage,
     Site,
     Technician,
 )
+from backend.services import audit, feed, projection, triggers
 from backend.services import auth as auth_service
-from backend.services import feed, projection
 from backend.services.booking import bump_schedule
 from backend.services.sessions import revoke_business_unit_sessions, revoke_client_sessions
-
-
-def require_staff(
-    settings: SettingsDep,
-    x_staff_token: Annotated[str | None, Header(max_length=512)] = None,
-) -> None:
-    if not settings.staff_token:
-        raise HTTPException(403, "The staff API is disabled: set PORTAL_STAFF_TOKEN.")
-    if x_staff_token is None or not hmac.compare_digest(
-        x_staff_token.encode(), settings.staff_token.encode()
-    ):
-        raise HTTPException(401, "A valid X-Staff-Token header is required.")
-
 
 router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(require_staff)])
 
@@ -131,29 +123,57 @@ def _bu_out(bu: BusinessUnit) -> dict[str, Any]:
     }
 
 
-@router.patch("/business-units/{bu_id}")
+@router.patch("/business-units/{bu_id}", openapi_extra=needs("admin"))
 def patch_business_unit(
-    bu_id: IdPath, patch: BusinessUnitPatch, db: DbSession, now: Now
+    bu_id: IdPath, patch: BusinessUnitPatch, db: DbSession, now: Now, principal: StaffPrincipal
 ) -> dict[str, Any]:
-    """Change branding or portal settings; turning the portal off ends every session."""
+    """Change branding or portal settings (admin); turning the portal off ends every session."""
     bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
     values = patch.model_dump(exclude_unset=True)
     if "booking" in values and patch.booking is not None:
         values["booking"] = patch.booking.model_dump()
+    before = audit.snapshot(bu, list(values))
     for name, value in values.items():
         setattr(bu, name, value)
     if patch.portal_enabled is False:
         revoke_business_unit_sessions(db, bu.id, now)
     db.flush()
     feed.refresh_business_unit(db, bu.id)
+    audit.record(
+        db,
+        principal.actor,
+        "business_unit.updated",
+        now,
+        business_unit_id=bu.id,
+        target_kind="business_unit",
+        target_id=bu.id,
+        target_label=bu.name,
+        before=before,
+        after=audit.snapshot(bu, list(values)),
+    )
     db.commit()
     return _bu_out(bu)
 
 
-@router.post("/business-units/{bu_id}/sms-credits")
-def add_sms_credits(bu_id: IdPath, body: SmsCreditPurchase, db: DbSession) -> dict[str, Any]:
+@router.post("/business-units/{bu_id}/sms-credits", openapi_extra=needs("admin"))
+def add_sms_credits(
+    bu_id: IdPath, body: SmsCreditPurchase, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
     bu: BusinessUnit = _get(db, BusinessUnit, bu_id, "business unit")
+    before = bu.sms_centicredits / 100
     bu.sms_centicredits += round(body.credits * 100)
+    audit.record(
+        db,
+        principal.actor,
+        "business_unit.sms_credits_added",
+        now,
+        business_unit_id=bu.id,
+        target_kind="business_unit",
+        target_id=bu.id,
+        target_label=bu.name,
+        before={"sms_credits": before},
+        after={"sms_credits": bu.sms_centicredits / 100},
+    )
     db.commit()
     return {"sms_credits": bu.sms_centicredits / 100}
 
@@ -208,15 +228,34 @@ class ClientPatch(Patch):
 
 
 @router.patch("/clients/{client_id}")
-def patch_client(client_id: IdPath, patch: ClientPatch, db: DbSession, now: Now) -> dict[str, Any]:
-    """Change a client; removing portal access ends its sessions at once."""
+def patch_client(
+    client_id: IdPath, patch: ClientPatch, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
+    """Change a client; removing portal access ends its sessions at once, granting it
+    sends the portal link (``triggers.portal_access_granted``)."""
     client: Client = _get(db, Client, client_id, "client")
-    for name, value in patch.model_dump(exclude_unset=True).items():
+    values = patch.model_dump(exclude_unset=True)
+    before = audit.snapshot(client, list(values))
+    for name, value in values.items():
         setattr(client, name, value)
     if patch.portal_access is False:
         revoke_client_sessions(db, [client.id], now)
     db.flush()
     feed.refresh_client(db, client.id)
+    if patch.portal_access is True and before.get("portal_access") is False:
+        triggers.portal_access_granted(db, client, now)
+    audit.record(
+        db,
+        principal.actor,
+        "client.updated",
+        now,
+        business_unit_id=client.business_unit_id,
+        target_kind="client",
+        target_id=client.id,
+        target_label=client.name,
+        before=before,
+        after=audit.snapshot(client, list(values)),
+    )
     db.commit()
     return {
         "id": client.id,
@@ -237,6 +276,7 @@ def issue_permanent_link(
     db: DbSession,
     settings: SettingsDep,
     now: Now,
+    principal: StaffPrincipal,
 ) -> dict[str, Any]:
     """Issue a permanent login link; the token is shown in this answer only."""
     client: Client = _get(db, Client, client_id, "client")
@@ -246,6 +286,18 @@ def issue_permanent_link(
         raise HTTPException(
             409, f"{exc} Allow them in the business unit's portal settings first."
         ) from exc
+    audit.record(
+        db,
+        principal.actor,
+        "permanent_link.issued",
+        now,
+        business_unit_id=client.business_unit_id,
+        target_kind="client",
+        target_id=client.id,
+        target_label=client.name,
+        before=None,
+        after={"label": body.label},
+    )
     db.commit()
     return {
         "token": token,
@@ -262,16 +314,39 @@ def list_permanent_links(client_id: IdPath, db: DbSession) -> list[dict[str, Any
 
 
 @router.delete("/permanent-links/{link_id}", status_code=204)
-def revoke_permanent_link(link_id: IdPath, db: DbSession, now: Now) -> Response:
+def revoke_permanent_link(
+    link_id: IdPath, db: DbSession, now: Now, principal: StaffPrincipal
+) -> Response:
     if not auth_service.revoke_permanent_link(db, link_id, now):
         raise HTTPException(404, f"No permanent link with id {link_id}.")
+    link = db.get(LoginLink, link_id)
+    client = db.get(Client, link.client_id) if link is not None else None
+    if client is not None:
+        audit.record(
+            db,
+            principal.actor,
+            "permanent_link.revoked",
+            now,
+            business_unit_id=client.business_unit_id,
+            target_kind="client",
+            target_id=client.id,
+            target_label=client.name,
+            before={"link_id": link_id, "revoked_at": None},
+            after={"link_id": link_id, "revoked_at": projection.iso(now)},
+        )
     db.commit()
     return Response(status_code=204)
 
 
 @router.get("/clients/{client_id}/preview")
-def preview_client(client_id: IdPath, db: DbSession, now: Now) -> dict[str, Any]:
-    """Exactly what the client sees (read-only): profile, branding, activities."""
+def preview_client(
+    client_id: IdPath, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
+    """Exactly what the client sees (read-only): profile, branding, activities.
+
+    Opening it is logged (audit ``client.preview_opened``).
+    """
+    begin_write(db)
     client = projection.load_client(db, client_id)
     if client is None:
         raise HTTPException(404, f"No client with id {client_id}.")
@@ -286,6 +361,17 @@ def preview_client(client_id: IdPath, db: DbSession, now: Now) -> dict[str, Any]
             key=lambda a: a.scheduled_start or now.max.replace(tzinfo=now.tzinfo),
         )
     ]
+    audit.record(
+        db,
+        principal.actor,
+        "client.preview_opened",
+        now,
+        business_unit_id=bu.id,
+        target_kind="client",
+        target_id=client.id,
+        target_label=client.name,
+    )
+    db.commit()
     return {
         "portal_access": client.portal_access and bu.portal_enabled,
         "me": me.model_dump(),
@@ -298,7 +384,7 @@ def preview_client(client_id: IdPath, db: DbSession, now: Now) -> dict[str, Any]
 
 @router.put("/activity-types/{type_id}/portal")
 def put_activity_type_portal(
-    type_id: IdPath, body: ActivityTypePortal, db: DbSession
+    type_id: IdPath, body: ActivityTypePortal, db: DbSession, now: Now, principal: StaffPrincipal
 ) -> dict[str, Any]:
     """Set whether a type is shown, its title template and its portal actions."""
     activity_type: ActivityType = _get(db, ActivityType, type_id, "activity type")
@@ -315,11 +401,25 @@ def put_activity_type_portal(
         missing = sorted(form_ids - known)
         if missing:
             raise _unprocessable("portal_actions", f"unknown form id(s): {missing}")
+    fields = ["portal_shown", "title_template", "portal_actions"]
+    before = audit.snapshot(activity_type, fields)
     activity_type.portal_shown = body.portal_shown
     activity_type.title_template = body.title_template
     activity_type.portal_actions = [a.model_dump() for a in body.portal_actions]
     db.flush()
     feed.refresh_business_unit(db, activity_type.business_unit_id)
+    audit.record(
+        db,
+        principal.actor,
+        "activity_type.portal_updated",
+        now,
+        business_unit_id=activity_type.business_unit_id,
+        target_kind="activity_type",
+        target_id=activity_type.id,
+        target_label=activity_type.name,
+        before=before,
+        after=audit.snapshot(activity_type, fields),
+    )
     db.commit()
     return {"id": activity_type.id, "name": activity_type.name, **body.model_dump()}
 
@@ -391,7 +491,9 @@ def _aware(field: str, value: Any) -> None:
 
 
 @router.patch("/activities/{activity_id}")
-def patch_activity(activity_id: IdPath, patch: ActivityPatch, db: DbSession) -> dict[str, Any]:
+def patch_activity(
+    activity_id: IdPath, patch: ActivityPatch, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
     """Change an activity (status, schedule, technician, owner); clients see it next pull."""
     activity: Activity = _get(db, Activity, activity_id, "activity")
     values = patch.model_dump(exclude_unset=True)
@@ -413,33 +515,76 @@ def patch_activity(activity_id: IdPath, patch: ActivityPatch, db: DbSession) -> 
         tech: Technician = _get(db, Technician, values["technician_id"], "technician")
         if tech.business_unit_id != bu_id:
             raise _unprocessable("technician_id", "the technician belongs to another unit")
+    before = audit.snapshot(activity, list(values))
     for name, value in values.items():
         setattr(activity, name, value)
     if values.keys() & SCHEDULE_FIELDS:
         bump_schedule(db, bu_id)
     db.flush()
     feed.refresh_activities(db, [activity.id])
+    audit.record(
+        db,
+        principal.actor,
+        "activity.updated",
+        now,
+        business_unit_id=bu_id,
+        target_kind="activity",
+        target_id=activity.id,
+        target_label=f"#{activity.id}",
+        before=before,
+        after=audit.snapshot(activity, list(values)),
+    )
     db.commit()
     return {"id": activity.id, "status": activity.status, "client_id": activity.client_id}
 
 
 @router.post("/activities/{activity_id}/steps", status_code=201)
-def add_step(activity_id: IdPath, step: StepIn, db: DbSession, now: Now) -> dict[str, Any]:
+def add_step(
+    activity_id: IdPath, step: StepIn, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
     activity: Activity = _get(db, Activity, activity_id, "activity")
     db.add(ActivityStep(activity_id=activity.id, at=now, code=step.code, note=step.note))
     db.flush()
     db.expire(activity, ["steps"])
     feed.refresh_activities(db, [activity.id])
+    audit.record(
+        db,
+        principal.actor,
+        "activity.step_added",
+        now,
+        business_unit_id=activity.business_unit_id,
+        target_kind="activity",
+        target_id=activity.id,
+        target_label=f"#{activity.id}",
+        before=None,
+        after={"code": step.code, "note": step.note},
+    )
     db.commit()
     return {"activity_id": activity.id, "code": step.code}
 
 
 @router.delete("/activities/{activity_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_activity(activity_id: IdPath, db: DbSession) -> Response:
+def delete_activity(
+    activity_id: IdPath, db: DbSession, now: Now, principal: StaffPrincipal
+) -> Response:
     activity: Activity = _get(db, Activity, activity_id, "activity")
-    bump_schedule(db, activity.business_unit_id)
+    bu_id = activity.business_unit_id
+    before = audit.snapshot(activity, ["status", "client_id", "type_id", "scheduled_start"])
+    bump_schedule(db, bu_id)
     db.delete(activity)
     db.flush()
     feed.refresh_activities(db, [activity_id])
+    audit.record(
+        db,
+        principal.actor,
+        "activity.deleted",
+        now,
+        business_unit_id=bu_id,
+        target_kind="activity",
+        target_id=activity_id,
+        target_label=f"#{activity_id}",
+        before=before,
+        after=None,
+    )
     db.commit()
     return Response(status_code=204)
