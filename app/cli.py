@@ -7,6 +7,8 @@
   and the web client in the same process and port: the API at ``/``, the web
   app at ``/app/`` (``/login/link#token`` redirects there), the staff console
   at ``/console/``.
+- ``portal worker [--once]``: the delivery worker alone (emails, SMS,
+  reminders), for a deployment that runs it apart from ``portal serve``.
 - ``portal demo ...``: ``backend.demo.main`` (seed the demo dataset).
 - ``portal scheduling propose FILE``: ``backend.scheduling.instance.main``.
 
@@ -142,6 +144,16 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
         return PortalApi.embedded(backend)
 
     runtime = Runtime(make_api=make_api, config=AppConfig(data_dir=data_dir), shared=True)
+    startup: list[Any] = []
+    shutdown: list[Any] = []
+    if settings.delivery_worker:
+        # Sends queued emails/SMS while the server runs (PORTAL_DELIVERY_WORKER=false
+        # when `portal worker` runs apart); stopped with the server.
+        from backend.services.delivery import DeliveryWorker
+
+        worker = DeliveryWorker(backend.state.sessionmaker, settings, clock=backend.state.clock)
+        startup.append(worker.start)
+        shutdown.append(worker.stop)
 
     def make_staff_api() -> StaffApi:
         # Console sessions run in this process too.
@@ -174,6 +186,8 @@ def build_serve_app(settings: Any, *, data_dir: Path) -> Any:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        on_startup=startup,
+        on_shutdown=shutdown,
     )
     outer.state.backend = backend
     return outer
@@ -279,6 +293,45 @@ def serve_worker_app() -> Any:
     return build_serve_app(settings, data_dir=settings.data_dir / "web-client")
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the delivery worker alone until SIGTERM / Ctrl+C (or one cycle with --once)."""
+    import signal
+
+    from backend.core.config import Settings
+    from backend.core.db import make_engine, make_sessionmaker, upgrade
+    from backend.core.logredact import install_on_root
+    from backend.services.delivery import DeliveryWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_on_root()
+    settings = Settings()
+    url = settings.resolved_database_url()
+    upgrade(url)
+    engine = make_engine(url, pool_size=2, busy_timeout_s=settings.sqlite_busy_timeout_seconds)
+    worker = DeliveryWorker(make_sessionmaker(engine), settings)
+    try:
+        if args.once:
+            report = worker.run_once()
+            print(
+                f"claimed {report.claimed}, sent {report.sent}, retried {report.retried}, "
+                f"dead {report.dead}, reminders {report.reminders}",
+                flush=True,
+            )
+            return 0
+
+        def _stop(_signum: int, _frame: Any) -> None:
+            worker.request_stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        print("Delivery worker running (Ctrl+C to stop)", flush=True)
+        worker.run_forever()
+    finally:
+        worker.stop()
+        engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``portal`` argument parser."""
     parser = argparse.ArgumentParser(prog="portal", description="Field-service client portal")
@@ -328,6 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes (default: %(default)s); several need PostgreSQL "
         "(PORTAL_DATABASE_URL) to scale writes",
     )
+    worker = sub.add_parser(
+        "worker",
+        help="run the delivery worker (emails, SMS, reminders) alone",
+        description="Send queued emails and SMS and queue due reminders, until stopped. "
+        "Settings come from PORTAL_* variables (PORTAL_SMTP_*, PORTAL_SMS_*, "
+        "PORTAL_DELIVERY_*; see README). Several workers may share a PostgreSQL database.",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="run one delivery cycle and exit (default: run on)"
+    )
     sub.add_parser("demo", help="load the demo dataset (see portal demo --help)", add_help=False)
     sub.add_parser("scheduling", help="scheduling assistant tools", add_help=False)
     return parser
@@ -349,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
+    if args.command == "worker":
+        return cmd_worker(args)
     return cmd_app(args)
 
 

@@ -4,7 +4,10 @@ DESIGN.md §3: the app reaches it through ``httpx.ASGITransport`` — no socket,
 no second process — with the same client code as a remote server. Its data is
 a SQLite file in the app's data directory, seeded with the demo dataset the
 first time. The staff token is random and kept in memory only: nobody needs
-staff access to a demo, and nothing secret is written for it.
+staff access to a demo, and nothing secret is written for it. The delivery
+worker runs in a background thread beside it (automatic messages, reminders;
+with no provider configured they land in the development outbox) until
+:meth:`EmbeddedBackend.close`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from backend.core.config import Settings
 from backend.core.db import begin_write
 from backend.demo import DemoSummary, issue_demo_link, seed_database
 from backend.services.auth import link_url
+from backend.services.delivery import DeliveryWorker
 
 DB_FILE_NAME = "portal.db"
 
@@ -34,6 +38,7 @@ class EmbeddedBackend:
     database_path: Path
     link_token: str | None = field(repr=False)
     link_url: str | None = field(repr=False)
+    worker: DeliveryWorker | None = field(default=None, repr=False)
 
     @property
     def client_email(self) -> str | None:
@@ -46,19 +51,26 @@ class EmbeddedBackend:
         return self.summary.example_client_phone
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the delivery worker and release the database connections."""
+        if self.worker is not None:
+            self.worker.stop()
         self.app.state.engine.dispose()
 
 
 def start_embedded(
-    directory: Path, *, public_base_url: str = "http://127.0.0.1:8000", log_messages: bool = True
+    directory: Path,
+    *,
+    public_base_url: str = "http://127.0.0.1:8000",
+    log_messages: bool = True,
+    delivery_worker: bool = True,
 ) -> EmbeddedBackend:
     """Create the backend on ``directory/portal.db``, seeding demo data when empty.
 
     A fresh permanent login link is issued for the demo client on each start
     (links are stored hashed, so an old one cannot be shown again) and the
     previous demo link is revoked: one live demo link, however many starts.
-    ``log_messages`` makes the development outbox print one-time codes.
+    ``log_messages`` makes the development outbox print one-time codes;
+    ``delivery_worker`` starts the delivery thread.
     """
     directory.mkdir(parents=True, exist_ok=True)
     database_path = directory / DB_FILE_NAME
@@ -79,10 +91,15 @@ def start_embedded(
             token = issue_demo_link(db, settings, summary.example_client_id, datetime.now(UTC))
             db.commit()
         url_text = link_url(settings, token)
+    worker = None
+    if delivery_worker and settings.delivery_worker:
+        worker = DeliveryWorker(api.state.sessionmaker, settings, clock=api.state.clock)
+        worker.start()
     return EmbeddedBackend(
         app=api,
         summary=summary,
         database_path=database_path,
         link_token=token,
         link_url=url_text,
+        worker=worker,
     )

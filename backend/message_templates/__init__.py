@@ -23,8 +23,8 @@ API (what other modules call)::
 
 Besides the caller's context every template sees ``language`` (``en`` /
 ``fr``), ``locale`` and ``tz``, plus ``subject`` in the HTML part (the
-rendered subject) and ``business_unit`` / ``brand_color`` defaults ("" and
-``#1565C0``) for the frame. Filters, formatted with Babel in the client's
+rendered subject). The frame shows ``business_unit`` and ``brand_color``
+when given (``#1565C0`` otherwise). Filters, formatted with Babel in the client's
 locale and the business unit's zone (``backend.localization``):
 
 - ``{{ when|date }}`` → ``Mon, Nov 23, 2026`` / ``lun. 23 nov. 2026``
@@ -64,7 +64,6 @@ from backend.localization import (
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 PARTS = ("subject", "txt", "html", "sms")
-DEFAULT_BRAND_COLOR = "#1565C0"
 
 
 @dataclass(frozen=True)
@@ -148,8 +147,7 @@ def has_part(name: str, part: str, lang: str = "en") -> bool:
 def _context(
     lang: str, locale: str | None, tz: str | None, context: Mapping[str, Any]
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {"business_unit": "", "brand_color": DEFAULT_BRAND_COLOR}
-    values.update(context)
+    values: dict[str, Any] = dict(context)
     values.update(language=lang, locale=locale or lang, tz=tz or "UTC")
     return values
 

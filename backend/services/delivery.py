@@ -320,8 +320,31 @@ def claim_due(db: Session, settings: Settings, now: datetime, limit: int) -> lis
     return claimed
 
 
+def anything_due(db: Session, settings: Settings, now: datetime) -> bool:
+    """Whether a message is waiting for a worker (a read; takes no lock)."""
+    found = db.scalar(
+        select(OutgoingMessage.id)
+        .where(
+            OutgoingMessage.status.in_(RETRYABLE),
+            OutgoingMessage.next_attempt_at <= now,
+            OutgoingMessage.attempts < settings.delivery_max_attempts,
+        )
+        .limit(1)
+    )
+    db.rollback()
+    return found is not None
+
+
 def bury_lost(db: Session, settings: Settings, now: datetime) -> int:
     """Mark dead the messages whose worker died during their last allowed attempt."""
+    stale = (
+        OutgoingMessage.status == "sending",
+        OutgoingMessage.next_attempt_at <= now,
+        OutgoingMessage.attempts >= settings.delivery_max_attempts,
+    )
+    if db.scalar(select(OutgoingMessage.id).where(*stale).limit(1)) is None:
+        db.rollback()
+        return 0
     begin_write(db)
     lost = list(
         db.execute(
@@ -501,6 +524,10 @@ def deliver_due(
     try:
         while not (stop and stop.is_set()):
             with make_session() as db:
+                # A read first: an idle queue never takes the write lock.
+                if not anything_due(db, settings, clock()):
+                    break
+            with make_session() as db:
                 claimed = claim_due(db, settings, clock(), settings.delivery_batch_size)
             report.claimed += len(claimed)
             for message in claimed:
@@ -572,6 +599,10 @@ class DeliveryWorker:
             target=self.run_forever, name="portal-delivery", daemon=True
         )
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run_forever` to return after the message in hand (signal-safe)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to stop after the message in hand, and wait for it."""
