@@ -78,38 +78,6 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(default=2.0, gt=0)
     delivery_batch_size: int = Field(default=20, ge=1, le=1000)
 
-    # Email delivery (backend/services/transports.py). No host: the
-    # development outbox (messages recorded and logged, never sent).
-    smtp_host: str = ""
-    # 0: the usual port of the security mode (25, 587 for STARTTLS, 465 for TLS).
-    smtp_port: int = Field(default=0, ge=0, le=65535)
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
-    smtp_from: str = ""
-    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
-    # SMS delivery through an HTTP provider (JSON POST {to, from, text,
-    # idempotency_key}). No URL: the development outbox.
-    sms_url: str = ""
-    sms_username: str = ""
-    sms_password: str = ""
-    sms_token: str = ""
-    sms_sender: str = ""
-    sms_timeout_seconds: float = Field(default=10.0, gt=0)
-    # The delivery worker (backend/services/delivery.py): runs inside
-    # ``portal serve`` and ``portal`` unless turned off (then run
-    # ``portal worker`` apart). A message is retried with exponential backoff
-    # (base doubling per attempt, capped, with jitter) and goes dead after
-    # ``delivery_max_attempts``; a message a worker claimed and never finished
-    # (the worker died) is tried again once its lease is over.
-    delivery_worker: bool = True
-    delivery_max_attempts: int = Field(default=8, ge=1)
-    delivery_backoff_base_seconds: float = Field(default=30.0, gt=0)
-    delivery_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
-    delivery_lease_seconds: float = Field(default=300.0, gt=0)
-    delivery_poll_seconds: float = Field(default=2.0, gt=0)
-    delivery_batch_size: int = Field(default=20, ge=1, le=1000)
-
     # A session dies after this long without use, and in any case after the
     # absolute lifetime, whichever comes first.
     session_idle_seconds: int = 14 * 24 * 3600
