@@ -13,6 +13,7 @@ from backend.api.routes import (
     assets,
     auth,
     booking,
+    documents,
     mutations,
     portal,
     public,
@@ -20,6 +21,7 @@ from backend.api.routes import (
     requests,
     staff,
     staff_accounts,
+    staff_documents,
     staff_submissions,
     sync,
 )
@@ -101,8 +103,10 @@ def create_app(
     app.include_router(staff_accounts.router)
     app.include_router(staff.router)
     app.include_router(staff_submissions.router)
+    app.include_router(staff_documents.router)
     app.include_router(quotes.router)
     app.include_router(quotes.staff_router)
+    app.include_router(documents.router)
     app.include_router(assets.router)
     app.include_router(public.router)
 
@@ -113,7 +117,10 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        larger=[(quotes.PDF_UPLOAD_PATH, PDF_MAX_BYTES)],
+        larger=[
+            (quotes.PDF_UPLOAD_PATH, PDF_MAX_BYTES),
+            (staff_documents.CLOSURE_PATH, staff_documents.CLOSURE_MAX_BYTES),
+        ],
     )
     # Added last, so outermost: a request over the limit costs nothing else.
     app.add_middleware(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, undefer
 
 from backend.models import Activity, ActivityQuote, Client, ValidationEvent
 from backend.quotes import Quote, quote_document
-from backend.services import feed, projection
+from backend.services import documents, feed, projection
 
 PDF_MEDIA_TYPE = "application/pdf"
 # A quote of a few pages with a logo is far below this; a scanned one may not be.
@@ -85,6 +85,7 @@ def save_quote(db: Session, activity: Activity, quote: Quote) -> ActivityQuote:
     else:
         row.document = document
     db.flush()
+    documents.refresh_quietly(db, activity)
     feed.refresh_activities(db, [activity.id])
     return row
 
@@ -96,6 +97,7 @@ def delete_quote(db: Session, activity: Activity) -> bool:
     _unlocked(db, activity)
     activity.quote = None  # delete-orphan: the row goes
     db.flush()
+    documents.refresh_quietly(db, activity)
     feed.refresh_activities(db, [activity.id])
     return True
 

@@ -36,7 +36,7 @@ from backend.models import (
     LoginCode,
     ValidationEvent,
 )
-from backend.services import feed, mutations, projection
+from backend.services import documents, feed, mutations, projection
 from backend.services.messaging import MessageSender
 from backend.services.planning import notify_planning
 
@@ -536,6 +536,8 @@ def _apply_together(db: Session, batch: Batch, items: list[QueuedItem]) -> list[
         activities = {activity.id: activity for _, activity in applied}
         for activity in activities.values():
             db.expire(activity, ["submissions", "validations"])
+            # The filled form, the signed quote: generated now, listed by the feed.
+            documents.refresh_quietly(db, activity, batch.now)
         feed.refresh_activities(db, list(activities))
         rendered = {aid: batch.render(activity) for aid, activity in activities.items()}
         for result, activity in applied:

@@ -14,7 +14,7 @@ from backend.actions import available_actions
 from backend.api.deps import CurrentClient, DbSession, IdPath, SessionToken, hot_read
 from backend.api.schemas import ActivityList, ActivityOut, FormOut, Me
 from backend.models import Activity
-from backend.services import feed, hot_reads, projection
+from backend.services import documents, feed, hot_reads, projection
 
 router = APIRouter(tags=["portal"])
 
@@ -62,6 +62,8 @@ def set_language(body: LanguageIn, client: CurrentClient, db: DbSession) -> Me:
     if loaded.preferred_language != body.language:
         loaded.preferred_language = body.language
         db.flush()
+        # Reports and other documents are written in the client's language.
+        documents.refresh_client(db, loaded.id)
         feed.refresh_client(db, loaded.id)
     db.commit()
     return me(loaded, db)

@@ -10,7 +10,7 @@ role in the business unit of every id in the path.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import (
@@ -98,6 +98,8 @@ class BusinessUnitPatch(Patch):
     sms_links_allowed: bool | None = None
     show_cancelled_activities: bool | None = None
     booking: BookingSettings | None = None
+    # Formats of the documents generated from now on (reports, quotes, forms).
+    report_formats: Literal["pdf", "docx", "both"] | None = None
 
 
 class SmsCreditPurchase(Patch):
@@ -119,6 +121,7 @@ def _bu_out(bu: BusinessUnit) -> dict[str, Any]:
         "sms_links_allowed": bu.sms_links_allowed,
         "show_cancelled_activities": bu.show_cancelled_activities,
         "sms_credits": bu.sms_centicredits / 100,
+        "report_formats": bu.report_formats,
         "booking": BookingSettings.model_validate(bu.booking or {}).model_dump(),
     }
 
