@@ -30,7 +30,7 @@ from app.staff.views.common import Screen
 from app.staff.views.forms import FormsScreen
 from app.staff.views.messages import MessagesScreen
 from app.staff.views.portal import PortalScreen
-from app.staff.views.preview import preview_view
+from app.staff.views.preview import close_previews, preview_view
 from app.staff.views.shell import ConsoleShell
 from app.staff.views.sign_in import SetPasswordView, SignInView
 from app.staff.views.staff import StaffScreen
@@ -139,6 +139,8 @@ class ConsoleApp:
             name = "portal"
         screen = self.screens[name]
         self.shell.place(name, screen.control)
+        if not (match and match.group(2)):
+            await close_previews(self)  # its temporary copy of the client's data goes
         page.views.clear()
         page.views.append(self.shell.view(route))
         if match and match.group(2):

@@ -262,6 +262,9 @@ def _signed_in(data: Any) -> SignedIn:
 class PortalApi:
     """Typed calls to the portal API; see the module docstring for errors."""
 
+    # Where the feed is read (a staff preview reads another route, same pages).
+    sync_path = "/sync"
+
     def __init__(self, client: httpx.AsyncClient, token: str | None = None) -> None:
         """Wrap ``client`` (its ``base_url`` or transport decides where calls go)."""
         self._client = client
@@ -387,7 +390,7 @@ class PortalApi:
             params["cursor"] = cursor
         if limit is not None:
             params["limit"] = limit
-        data = await self._json("GET", "/sync", params=params, signed_in=True)
+        data = await self._json("GET", self.sync_path, params=params, signed_in=True)
         _check_page(data)
         return data
 

@@ -22,6 +22,7 @@ from backend.api.routes import (
     staff,
     staff_accounts,
     staff_documents,
+    staff_preview,
     staff_submissions,
     sync,
 )
@@ -104,6 +105,8 @@ def create_app(
     app.include_router(staff.router)
     app.include_router(staff_submissions.router)
     app.include_router(staff_documents.router)
+    app.include_router(staff_preview.router)
+    app.include_router(staff_preview.public_router)
     app.include_router(quotes.router)
     app.include_router(quotes.staff_router)
     app.include_router(documents.router)
