@@ -135,7 +135,7 @@ class ActivityTypesScreen(Screen):
             value=str(action.get("label") or ""),
             read_only=not editable,
             on_change=self._action_handler(index, "label"),
-            expand=True,
+            width=320,
         )
         rows: list[ft.Control] = [ft.Row([kind, label], wrap=True)]
         if action.get("kind") in FORM_KINDS:

@@ -116,7 +116,7 @@ class ClientsScreen(Screen):
             channel = "sms" if contact.get("kind") == "phone" else "email"
             row: list[ft.Control] = [
                 ft.Icon(ft.Icons.PHONE if channel == "sms" else ft.Icons.EMAIL_OUTLINED),
-                ft.Text(str(contact.get("value")), expand=True, selectable=True),
+                ft.Text(str(contact.get("value")), selectable=True),
             ]
             if editable:
                 row += [

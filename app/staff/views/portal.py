@@ -146,7 +146,7 @@ class PortalScreen(Screen):
                         ft.OutlinedButton(
                             tr.t("console.portal.logo"), icon=ft.Icons.UPLOAD, on_click=self._pick
                         ),
-                        ft.Text(tr.t("console.portal.logo_hint"), size=12, expand=True),
+                        ft.Text(tr.t("console.portal.logo_hint"), size=12),
                     ],
                     wrap=True,
                 ),

@@ -42,10 +42,12 @@ class ConsoleShell:
         self.bu = ft.Dropdown(on_select=self._bu_changed, width=240, dense=True)
         self.language = ft.TextButton(on_click=self._language)
         self.sign_out = ft.TextButton(icon=ft.Icons.LOGOUT, on_click=self._sign_out)
-        self.menu = ft.IconButton(ft.Icons.MENU, on_click=self._open_drawer)
+        self.menu = ft.IconButton(ft.Icons.MENU, on_click=self._open_drawer, visible=True)
         self.who = ft.Text(size=12)
         self.appbar = ft.AppBar(
             leading=self.menu,
+            # No automatic drawer button on wide windows: the rail is there.
+            automatically_imply_leading=False,
             title=ft.Text(size=18, weight=ft.FontWeight.W_600),
             actions=[self.language, self.sign_out],
         )
@@ -69,11 +71,12 @@ class ConsoleShell:
     def set_width(self, width: float | None) -> bool:
         """Rail on wide windows, drawer on phones; True when it changed."""
         compact = (width or 0) < COMPACT_WIDTH
-        if compact == self.compact and self.rail.visible == (not compact):
+        if compact == self.compact and self.menu.visible == compact:
             return False
         self.compact = compact
         self.rail.visible = self.rail_divider.visible = not compact
         self.menu.visible = compact
+        self.appbar.leading = self.menu if compact else None
         return True
 
     def refresh(self) -> None:

@@ -22,15 +22,15 @@ class StaffScreen(Screen):
         """The creation forms are built once."""
         super().__init__(console)
         self.model = AdminModel(console.state)
-        self.email = ft.TextField(keyboard_type=ft.KeyboardType.EMAIL, expand=True)
-        self.name = ft.TextField(expand=True)
+        self.email = ft.TextField(keyboard_type=ft.KeyboardType.EMAIL, width=280)
+        self.name = ft.TextField(width=220)
         self.language = ft.Dropdown(
             options=[ft.DropdownOption(key=lang, text=lang) for lang in LANGUAGES],
             value=LANGUAGES[0],
             width=120,
         )
         self.role = ft.Dropdown(options=[], value="viewer", width=160)
-        self.key_name = ft.TextField(expand=True)
+        self.key_name = ft.TextField(width=280)
         self.key_role = ft.Dropdown(options=[], value="viewer", width=160)
 
     async def load(self) -> None:
@@ -113,7 +113,8 @@ class StaffScreen(Screen):
         tr, m = self.tr, self.model
         disabled = bool(account.get("disabled"))
         text = f"{account.get('name')} · {account.get('email')}"
-        row: list[ft.Control] = [ft.Icon(ft.Icons.PERSON_OUTLINE), ft.Text(text, expand=True)]
+        head: list[ft.Control] = [ft.Icon(ft.Icons.PERSON_OUTLINE), ft.Text(text, expand=True)]
+        row: list[ft.Control] = []
         role = m.role_in_bu(account)
         if m.editable:
             row.append(
@@ -136,8 +137,10 @@ class StaffScreen(Screen):
         else:
             row.append(ft.Text(tr.t(f"console.role.{role}") if role else ""))
         if disabled:
-            row.append(ft.Text(tr.t("console.staff.disabled"), italic=True))
-        return ft.Row(row, wrap=True)
+            head.append(ft.Text(tr.t("console.staff.disabled"), italic=True))
+        # A wrapping row gives its children no width to share: the text that
+        # fills the line sits in its own row above the controls.
+        return ft.Column([ft.Row(head), ft.Row(row, wrap=True)], spacing=4)
 
     def _audit_row(self, entry: dict[str, Any]) -> ft.Control:
         tr = self.tr
