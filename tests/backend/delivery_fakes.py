@@ -18,6 +18,7 @@ import threading
 from collections import Counter, deque
 from email import message_from_bytes
 from email.message import Message as EmailMessage
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -143,7 +144,7 @@ class _Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        parsed = message_from_bytes(envelope.original_content or envelope.content)
+        parsed = message_from_bytes(envelope.original_content or envelope.content, policy=default)
         with self.owner.lock:
             self.owner.messages.append(parsed)
             self.owner.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
