@@ -277,7 +277,7 @@ RESOLVERS: dict[str, tuple[str, Callable[[Session, int], int | None]]] = {
 """Path parameter -> (what it names, its business unit). Add one for every new id kind."""
 
 # Path parameters that name no object of a business unit (checked by their handler).
-NOT_IDS = frozenset({"field_key", "account_id", "key_id"})
+NOT_IDS = frozenset({"field_key", "doc_key", "account_id", "key_id"})
 
 
 def register_resolver(name: str, what: str, find: Callable[[Session, int], int | None]) -> None:
