@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -98,6 +99,11 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(200))
     portal_access: Mapped[bool] = mapped_column(Boolean, default=True)
     preferred_language: Mapped[str] = mapped_column(String(10), default="fr")
+    # Consent to automatic messages (backend/services/triggers). SMS: None
+    # follows the business unit (on when it allows SMS links), so a unit that
+    # never sends SMS does not opt its clients in.
+    email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    sms_notifications: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     business_unit: Mapped[BusinessUnit] = relationship()
     contacts: Mapped[list[ClientContact]] = relationship(
@@ -199,6 +205,8 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_tech_start", "technician_id", "scheduled_start"),
         Index("ix_activities_client", "client_id"),
+        # Due reminders are found by a range scan on the arrival window.
+        Index("ix_activities_window_start", "window_start"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -537,6 +545,57 @@ class ValidationEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# --- automatic messages -------------------------------------------------------
+
+
+class NotificationTrigger(Base):
+    """A business unit's automatic message for one event (backend/services/triggers).
+
+    ``activity_type_id`` None applies to every type; a row for the activity's
+    own type wins over it. ``templates`` holds staff overrides per language
+    (``{"fr": {"subject": "...", "body": "..."}}``, replacement codes of
+    ``backend.templates`` plus ``{portal_link}``); an empty text uses the
+    built-in template file. ``hours_before`` is for reminders only;
+    ``recipient`` for the planning notice only (empty: the unit's email).
+    """
+
+    __tablename__ = "notification_triggers"
+    __table_args__ = (Index("ix_notification_triggers_bu_event", "business_unit_id", "event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"))
+    activity_type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activity_types.id"), nullable=True
+    )
+    event: Mapped[str] = mapped_column(String(30))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    channel: Mapped[str] = mapped_column(String(10), default="email")  # email | sms | both
+    hours_before: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recipient: Mapped[str] = mapped_column(String(200), default="")
+    templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PendingTrigger(Base):
+    """An event recorded in bulk (one INSERT … SELECT) and turned into messages later.
+
+    Granting portal access to 100,000 clients writes one row each here in one
+    statement; the delivery worker's cycle (``triggers.due_reminders``)
+    expands them in batches and deletes them in the same transaction.
+    """
+
+    __tablename__ = "pending_triggers"
+    # Ids are never reused (they name the event in the messages' dedupe keys).
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_unit_id: Mapped[int] = mapped_column(ForeignKey("business_units.id"))
+    event: Mapped[str] = mapped_column(String(30))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 __all__ = [
     "Absence",
     "Activity",
@@ -554,8 +613,10 @@ __all__ = [
     "LoginCode",
     "LoginLink",
     "Mutation",
+    "NotificationTrigger",
     "OutgoingAttachment",
     "OutgoingMessage",
+    "PendingTrigger",
     "RateEvent",
     "RevisionCounter",
     "Site",
@@ -564,6 +625,6 @@ __all__ = [
     "utcnow",
 ]
 
-# Closures, generated documents and the staff tables share this metadata
+# The staff tables, closures and generated documents share this metadata
 # (migrations compare the models against it).
 from backend import document_models, staff_models  # noqa: E402, F401

@@ -24,6 +24,7 @@ from backend.api.routes import (
     staff_documents,
     staff_preview,
     staff_submissions,
+    staff_triggers,
     sync,
 )
 from backend.core.config import Settings, get_settings
@@ -42,6 +43,7 @@ from backend.services.booking import ScheduleCache
 from backend.services.delivery import QueueingSender
 from backend.services.messaging import MessageSender
 from backend.services.quotes import PDF_MAX_BYTES
+from backend.services.triggers.firing import bind_settings
 
 
 def create_app(
@@ -76,6 +78,9 @@ def create_app(
     app.state.request_sessionmaker = make_sessionmaker(
         engine.execution_options(**{REQUEST_OPTION: True})
     )
+    # Automatic messages build links from these settings (triggers.firing.settings_of).
+    for maker in (app.state.sessionmaker, app.state.request_sessionmaker):
+        bind_settings(maker, settings)
     if url.startswith("sqlite"):
         guard_request_writes(engine, strict=settings.strict_writes)
     # Session lookups of readers run on the event loop on SQLite (see deps.get_auth).
@@ -110,6 +115,7 @@ def create_app(
     app.include_router(quotes.router)
     app.include_router(quotes.staff_router)
     app.include_router(documents.router)
+    app.include_router(staff_triggers.router)
     app.include_router(assets.router)
     app.include_router(public.router)
 

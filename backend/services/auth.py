@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.contacts import normalize_phone, parse_identifier
@@ -526,6 +526,34 @@ def issue_permanent_link(
     )
     db.flush()
     return token
+
+
+def issue_permanent_links(
+    db: Session, settings: Settings, client_ids: list[int], now: datetime, label: str = ""
+) -> dict[int, str]:
+    """Bulk :func:`issue_permanent_link` in one statement: ``{client_id: token}``.
+
+    For the portal-access messages (``backend.services.triggers``): the
+    caller has checked that the units allow permanent links. The caller commits.
+    """
+    if not client_ids:
+        return {}
+    tokens = {client_id: new_token() for client_id in client_ids}
+    db.execute(
+        insert(LoginLink),
+        [
+            {
+                "client_id": client_id,
+                "kind": "permanent",
+                "token_hash": _link_digest(settings, token),
+                "created_at": now,
+                "expires_at": None,
+                "label": label[:100],
+            }
+            for client_id, token in tokens.items()
+        ],
+    )
+    return tokens
 
 
 def revoke_permanent_link(db: Session, link_id: int, now: datetime) -> bool:

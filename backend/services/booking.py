@@ -45,7 +45,7 @@ from backend.scheduling import (
 from backend.scheduling import Technician as SchedTechnician
 from backend.scheduling import Visit as SchedVisit
 from backend.scheduling.model import horizon_days
-from backend.services import feed, mutations
+from backend.services import feed, mutations, triggers
 from backend.services.messaging import MessageSender
 from backend.services.planning import notify_planning
 from backend.services.projection import is_visible
@@ -629,6 +629,7 @@ def apply_slot(
     db.flush()
     db.expire(activity, ["steps"])
     feed.refresh_activities(db, changed)
+    triggers.visit_changed(db, activity, "booked" if kind == "book" else "rescheduled", now)
     if action.get("notify_planning"):
         notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
     body = render(activity)
@@ -681,6 +682,7 @@ def cancel(
     db.flush()
     db.expire(activity, ["steps"])
     feed.refresh_activities(db, [activity.id])
+    triggers.visit_changed(db, activity, "cancelled", now)
     if action.get("notify_planning"):
         notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
     body = render(activity)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.models import Activity, BusinessUnit, Client
-from backend.services.messaging import Message, MessageSender
+from backend.services import triggers
+from backend.services.messaging import MessageSender
 
 
 def notify_planning(
@@ -20,21 +21,11 @@ def notify_planning(
     now: datetime,
     detail: str | None = None,
 ) -> None:
-    """Queue an email to the unit's planning contact (none when it has no address).
+    """Queue the planning notice (``backend.services.triggers.planning_notice``).
 
     ``summary`` goes in the subject; the body names the activity and gives
     ``detail`` (the summary again when there is none).
     """
-    if sender is None or not bu.email:
+    if sender is None:
         return
-    sender.send(
-        db,
-        Message(
-            channel="email",
-            recipient=bu.email,
-            subject=f"[Portal] {client.name}: {summary}",
-            body=f"{client.name} — {activity.type.name} #{activity.id}: {detail or summary}",
-            business_unit_id=bu.id,
-        ),
-        now,
-    )
+    triggers.planning_notice(db, bu, client, activity, summary, now, detail)

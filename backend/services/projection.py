@@ -120,7 +120,20 @@ def render_title(activity: Activity, client: Client, bu: BusinessUnit) -> str:
         wanted = set(variables_in(template))
     except TemplateError:
         return activity.type.name  # saved before validation existed: never fail a title
-    lang = client.preferred_language
+    values = title_values(activity, client, bu, wanted)
+    return render_template(template, values) or activity.type.name
+
+
+def title_values(
+    activity: Activity,
+    client: Client,
+    bu: BusinessUnit,
+    wanted: Iterable[str],
+    lang: str | None = None,
+) -> dict[str, str]:
+    """The values of the ``wanted`` replacement codes for one activity, in ``lang``
+    (default: the client's language); titles and automatic messages share them."""
+    lang = lang or client.preferred_language
     tz = bu.timezone
     start = activity.scheduled_start
     site = activity.site
@@ -143,8 +156,7 @@ def render_title(activity: Activity, client: Client, bu: BusinessUnit) -> str:
         "technician.first_name": lambda: technician.first_name if technician else "",
         "bu.name": lambda: bu.name,
     }
-    values = {name: compute[name]() for name in wanted if name in compute}
-    return render_template(template, values) or activity.type.name
+    return {name: compute[name]() for name in wanted if name in compute}
 
 
 def reference(activity: Activity) -> str:

@@ -122,9 +122,9 @@ async def test_request_creates_an_activity_to_schedule_that_sync_delivers(
     pulled = (await http.get("/sync", params={"cursor": cursor}, headers=auth)).json()
     assert [(c["kind"], c["key"]) for c in pulled["changes"]] == [("activity", str(activity["id"]))]
     assert pulled["changes"][0]["body"]["status"] == "to_schedule"
-    # The office hears about it (the action asks to notify planning).
+    # The office hears about it (the action asks to notify planning), in the unit's French.
     assert [m.subject for m in outbox("planning@example.com")] == [
-        "[Portal] Alice Martin: new request"
+        "[Portail] Alice Martin : new request"
     ]
     # The client goes on to choose a slot like for any activity to schedule.
     slots = await http.get(f"/activities/{activity['id']}/slots", headers=auth)

@@ -228,6 +228,10 @@ class ClientPatch(Patch):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     portal_access: bool | None = None
     preferred_language: Annotated[str, Field(pattern=r"^(en|fr)$")] | None = None
+    # Consent to automatic messages; sms null = follow the unit (backend/services/triggers).
+    nullable = frozenset({"sms_notifications"})
+    email_notifications: bool | None = None
+    sms_notifications: bool | None = None
 
 
 @router.patch("/clients/{client_id}")
@@ -265,6 +269,8 @@ def patch_client(
         "name": client.name,
         "portal_access": client.portal_access,
         "preferred_language": client.preferred_language,
+        "email_notifications": client.email_notifications,
+        "sms_notifications": client.sms_notifications,
     }
 
 
@@ -497,7 +503,10 @@ def _aware(field: str, value: Any) -> None:
 def patch_activity(
     activity_id: IdPath, patch: ActivityPatch, db: DbSession, now: Now, principal: StaffPrincipal
 ) -> dict[str, Any]:
-    """Change an activity (status, schedule, technician, owner); clients see it next pull."""
+    """Change an activity (status, schedule, technician, owner); clients see it next pull.
+
+    A new, moved or cancelled appointment is confirmed to the client
+    (``triggers.visit_changed``)."""
     activity: Activity = _get(db, Activity, activity_id, "activity")
     values = patch.model_dump(exclude_unset=True)
     for name, value in values.items():
@@ -519,12 +528,16 @@ def patch_activity(
         if tech.business_unit_id != bu_id:
             raise _unprocessable("technician_id", "the technician belongs to another unit")
     before = audit.snapshot(activity, list(values))
+    visit_before = triggers.visit_state(activity)
     for name, value in values.items():
         setattr(activity, name, value)
     if values.keys() & SCHEDULE_FIELDS:
         bump_schedule(db, bu_id)
     db.flush()
     feed.refresh_activities(db, [activity.id])
+    change = triggers.visit_change_of(visit_before, activity)
+    if change is not None:
+        triggers.visit_changed(db, activity, change, now)
     audit.record(
         db,
         principal.actor,
