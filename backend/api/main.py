@@ -21,6 +21,8 @@ from backend.api.routes import (
     requests,
     staff,
     staff_accounts,
+    staff_clients,
+    staff_config,
     staff_documents,
     staff_preview,
     staff_submissions,
@@ -107,6 +109,8 @@ def create_app(
     app.include_router(mutations.router)
     app.include_router(staff_accounts.open_router)
     app.include_router(staff_accounts.router)
+    app.include_router(staff_clients.router)
+    app.include_router(staff_config.router)
     app.include_router(staff.router)
     app.include_router(staff_submissions.router)
     app.include_router(staff_documents.router)
@@ -129,6 +133,7 @@ def create_app(
         larger=[
             (quotes.PDF_UPLOAD_PATH, PDF_MAX_BYTES),
             (staff_documents.CLOSURE_PATH, staff_documents.CLOSURE_MAX_BYTES),
+            (staff_config.LOGO_PATH, staff_config.LOGO_MAX_BYTES + 64 * 1024),
         ],
     )
     # Added last, so outermost: a request over the limit costs nothing else.

@@ -344,3 +344,15 @@ async def require_staff(request: Request, principal: StaffPrincipal, db: DbSessi
             raise HTTPException(403, f"This needs the {role} role in this business unit.")
         request.state.staff_business_unit_id = bu_id
     return principal
+
+
+def staff_routes(routes: list[Any]) -> list[Any]:
+    """Every route under /staff in an app's route table (included routers walked)."""
+    found: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found += staff_routes(inner.routes)
+        elif getattr(route, "path", "").startswith("/staff"):
+            found.append(route)
+    return found

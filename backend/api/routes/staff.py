@@ -48,7 +48,7 @@ from backend.models import (
     Site,
     Technician,
 )
-from backend.services import audit, feed, projection, triggers
+from backend.services import audit, feed, form_versions, projection, triggers
 from backend.services import auth as auth_service
 from backend.services.booking import bump_schedule
 from backend.services.sessions import revoke_business_unit_sessions, revoke_client_sessions
@@ -439,7 +439,11 @@ class FormPut(Patch):
 
 
 @router.put("/forms/{form_id}")
-def put_form(form_id: IdPath, body: FormPut, db: DbSession) -> dict[str, Any]:
+def put_form(
+    form_id: IdPath, body: FormPut, db: DbSession, now: Now, principal: StaffPrincipal
+) -> dict[str, Any]:
+    """Edit a form; once it has answers the edit is a new version (a new id, returned),
+    the portal actions move to it and the answers keep theirs. 409 on an old version."""
     form: FormDefinition = _get(db, FormDefinition, form_id, "form")
     try:
         spec = FormSpec.model_validate({"fields": body.fields})
@@ -451,12 +455,30 @@ def put_form(form_id: IdPath, body: FormPut, db: DbSession) -> dict[str, Any]:
                 for e in exc.errors(include_url=False, include_context=False)
             ],
         ) from exc
-    form.name = body.name
-    form.fields = [f.model_dump() for f in spec.fields]
-    db.flush()
+    before = {"name": form.name, "fields": form.fields, "version": form.version}
+    try:
+        current = form_versions.save(db, form, body.name, [f.model_dump() for f in spec.fields])
+    except form_versions.FormReplaced as exc:
+        raise HTTPException(409, str(exc)) from None
     feed.refresh_business_unit(db, form.business_unit_id)
+    audit.record(
+        db,
+        principal.actor,
+        "form.updated",
+        now,
+        business_unit_id=form.business_unit_id,
+        target_kind="form",
+        target_id=current.id,
+        target_label=current.name,
+        before=before,
+        after={"name": current.name, "fields": current.fields, "version": current.version},
+    )
     db.commit()
-    return projection.form_doc(form)
+    return {
+        **projection.form_doc(current),
+        "version": current.version,
+        "replaced_id": form.id if current is not form else None,
+    }
 
 
 # --- activities -------------------------------------------------------------
