@@ -154,6 +154,8 @@ class PortalApp:
         page.update()
         link = await take_pending_link()
         if self.state.signed_in:
+            # The documents list is read from the store, offline too.
+            await self.shell.documents.reload()
             # Already signed in: the link is dropped (take_pending_link removed it).
             await self._show_start_screen()
             self._start_periodic()
@@ -212,6 +214,7 @@ class PortalApp:
             self._show_current()
             self.page.update()
             if data:
+                await self.shell.documents.reload()
                 await self._show_start_screen()
                 self._start_periodic()
             else:

@@ -17,7 +17,7 @@ from app.activities import ActionItem, ActivityDetail, ReportView
 from app.booking_rules import FORM_KINDS
 from app.state import AppState
 from app.submission_status import SubmissionLine
-from app.views.documents import DocumentOpener, document_tile
+from app.views.documents import DocumentOpener, document_tile, update_if_shown
 from app.views.theme import section_title, status_chip
 
 ActionHandler = Callable[[ft.Page, str, ActionItem], Awaitable[None]]
@@ -247,8 +247,7 @@ class ActivityDetailView:
         if self.detail is None:
             return
         self.show(await self.state.activities.activity_detail(self.detail.item.id))
-        if self.control.page is not None:
-            self.control.update()
+        update_if_shown(self.control)
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         await self._go_back()

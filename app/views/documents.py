@@ -65,6 +65,16 @@ class DocumentOpener:
             await self._after()
 
 
+def update_if_shown(control: ft.Control) -> None:
+    """Send ``control``'s changes when it is on the page (else it goes whole when shown)."""
+    try:
+        shown = control.page is not None
+    except RuntimeError:  # never added to the page
+        shown = False
+    if shown:
+        control.update()
+
+
 def document_tile(
     state: AppState, row: DocumentRow, opener: DocumentOpener, *, with_activity: bool
 ) -> ft.Control:
@@ -133,8 +143,7 @@ class DocumentsView:
         """Read the documents again and redraw when the screen is on a page."""
         self.rows = await self.state.documents.all_rows()
         self.refresh()
-        if self.control.page is not None:
-            self.control.update()
+        update_if_shown(self.control)
 
     def refresh(self) -> None:
         """Redraw from ``rows`` in the current language."""
