@@ -148,7 +148,6 @@ class _Recorder:
         with self.owner.lock:
             self.owner.messages.append(parsed)
             self.owner.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self.owner.logins.append(getattr(session, "login_data", None))
         return "250 Message accepted"
 
 
@@ -164,7 +163,6 @@ class RecordingSmtp:
     ) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
-        self.logins: list[Any] = []
         self.refuse: dict[str, str] = {}
         self.lock = threading.Lock()
         kwargs: dict[str, Any] = {}
