@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from backend.contacts import normalize_email, normalize_phone
 from backend.core.config import Settings
 from backend.core.db import make_engine, make_sessionmaker, upgrade
+from backend.demo_documents import seed_documents
 from backend.demo_quotes import insert_quotes, quote_type_names
 from backend.domain import ActivityTypePortal, BookingSettings, FormSpec
 from backend.models import (
@@ -55,11 +56,14 @@ from backend.models import (
     ClientContact,
     FormDefinition,
     LoginLink,
+    NotificationTrigger,
     Site,
     Technician,
+    utcnow,
 )
 from backend.services.auth import issue_permanent_link
 from backend.services.feed import refresh_client
+from backend.services.triggers.config import seed_rows as trigger_rows
 
 TIMEZONE = "Europe/Paris"
 TZ = ZoneInfo(TIMEZONE)
@@ -1132,6 +1136,7 @@ def generate(db: Session, size: DemoSize | None = None, now: datetime | None = N
         if spec["name"] in quote_type_names(ACTIVITY_TYPES)
     }
     insert_quotes(db, quote_types, BUSINESS_UNIT["name"], size.seed, TIMEZONE, CHUNK)
+    _bulk_insert(db, NotificationTrigger, trigger_rows(bu_id, now))
     db.flush()
     summary = summarize(db)
     summary.created = True
@@ -1885,6 +1890,9 @@ def seed_database(
             if db.scalar(select(func.count()).select_from(BusinessUnit)):
                 return summarize(db)
             summary = generate(db, size, now)
+            if summary.example_client_id is not None:
+                # The reports and quote files of the client people sign in as.
+                seed_documents(db, summary.example_client_id, now or utcnow())
             # Bulk inserts bypass the write paths, so build every client's
             # sync feed here, in the same transaction as the data.
             for client_id in db.scalars(select(Client.id).order_by(Client.id)).all():

@@ -17,6 +17,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from backend.core.db import begin_write
+from backend.demo import DemoSize, generate
 from backend.models import (
     Activity,
     Client,
@@ -507,3 +508,19 @@ async def test_trigger_crud_and_preview(http, world: Booking) -> None:
     assert r.status_code == 404
     assert (await http.delete(f"/staff/triggers/{created['id']}", headers=STAFF)).status_code == 204
     assert (await http.delete(f"/staff/triggers/{created['id']}", headers=STAFF)).status_code == 404
+
+
+async def test_the_demo_unit_starts_with_every_trigger_written_out(
+    http, api: FastAPI, clock: Clock
+) -> None:
+    with api.state.sessionmaker() as s:
+        begin_write(s)
+        generate(s, DemoSize(technicians=2, clients=5, activities=10), now=clock.now)
+        s.commit()
+        bu_id = s.scalar(select(func.min(Client.business_unit_id)))
+    r = await http.get(f"/staff/business-units/{bu_id}/triggers", headers=STAFF)
+    listed = r.json()
+    assert sorted(t["event"] for t in listed["items"]) == sorted(triggers.config.EVENTS)
+    assert listed["defaults"] == []
+    channels = {t["event"]: t["channel"] for t in listed["items"]}
+    assert channels["portal_access"] == channels["reminder"] == "both"

@@ -11,6 +11,7 @@ writing one disabled row is how staff turn an event off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
@@ -154,3 +155,37 @@ def check_template(text: str) -> None:
     if unknown:
         known = ", ".join(sorted(MESSAGE_VARIABLES))
         raise TemplateError(f"unknown code(s) {', '.join(unknown)}; known: {known}")
+
+
+# What the demo business unit starts with (backend/demo.py): every event
+# written out so staff see and edit them; the portal link and the reminder
+# go by email and SMS, the rest by email.
+DEMO_TRIGGERS: tuple[TriggerSpec, ...] = (
+    TriggerSpec(event="portal_access", channel="both"),
+    TriggerSpec(event="report"),
+    TriggerSpec(event="survey"),
+    TriggerSpec(event="visit_booked"),
+    TriggerSpec(event="visit_rescheduled"),
+    TriggerSpec(event="visit_cancelled"),
+    TriggerSpec(event="reminder", channel="both", hours_before=DEFAULT_REMINDER_HOURS),
+    TriggerSpec(event="planning_notice"),
+)
+
+
+def seed_rows(business_unit_id: int, now: datetime) -> list[dict[str, Any]]:
+    """``notification_triggers`` rows for a new unit from :data:`DEMO_TRIGGERS` (bulk insert)."""
+    return [
+        {
+            "business_unit_id": business_unit_id,
+            "activity_type_id": None,
+            "event": spec.event,
+            "enabled": spec.enabled,
+            "channel": spec.channel,
+            "hours_before": spec.hours_before,
+            "recipient": spec.recipient,
+            "templates": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for spec in DEMO_TRIGGERS
+    ]
