@@ -494,3 +494,14 @@ def test_filters_format_in_the_clients_locale_and_the_units_zone() -> None:
 def test_an_unknown_language_falls_back_to_english() -> None:
     texts = render_message("login_code", "de", TEMPLATES["login_code"])
     assert texts.subject.startswith("Your sign-in code")
+
+
+def test_a_queued_message_without_a_provider_any_more_goes_to_the_development_outbox(
+    live_api: FastAPI, live_settings: Settings, clock: Clock, bu_id: int, provider
+) -> None:
+    queue(live_api, sms(bu_id, "Rappel : demain 8h"), clock.now)
+    # The provider setting was removed before the worker ran (e.g. a restart).
+    report = deliver_due(live_api.state.sessionmaker, live_settings, {}, clock=clock)
+    assert report.sent == 1 and provider.requests == []
+    (row,) = rows(live_api)
+    assert (row.status, row.body, row.sent_at) == ("sent", "Rappel : demain 8h", clock.now)
