@@ -56,12 +56,14 @@ from backend.models import (
     ClientContact,
     FormDefinition,
     LoginLink,
+    NotificationTrigger,
     Site,
     Technician,
     utcnow,
 )
 from backend.services.auth import issue_permanent_link
 from backend.services.feed import refresh_client
+from backend.services.triggers.config import seed_rows as trigger_rows
 
 TIMEZONE = "Europe/Paris"
 TZ = ZoneInfo(TIMEZONE)
@@ -1134,6 +1136,7 @@ def generate(db: Session, size: DemoSize | None = None, now: datetime | None = N
         if spec["name"] in quote_type_names(ACTIVITY_TYPES)
     }
     insert_quotes(db, quote_types, BUSINESS_UNIT["name"], size.seed, TIMEZONE, CHUNK)
+    _bulk_insert(db, NotificationTrigger, trigger_rows(bu_id, now))
     db.flush()
     summary = summarize(db)
     summary.created = True
