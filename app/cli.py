@@ -2,7 +2,9 @@
 
 - ``portal`` / ``portal app [--web] [--port N] [--server URL] [--data-dir DIR]``:
   the client app. Without ``--server`` it runs on the embedded backend with
-  the demo data and prints how to sign in as the demo client.
+  the demo data, serves the staff console too (``{url}/console/`` in web
+  mode, a second local port beside a window) and prints how to sign in as
+  the demo client and as the demo staff (``backend.demo_staff``).
 - ``portal serve [--host H] [--port N] [--demo]``: the backend with uvicorn,
   and the web client in the same process and port: the API at ``/``, the web
   app at ``/app/`` (``/login/link#token`` redirects there), the staff console
@@ -73,6 +75,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     from app.sync.api import PortalApi
 
     config = AppConfig(server_url=args.server)
+    staff_api: Any = None  # the console's API factory (embedded demo only)
     chosen_dir = app_data_dir(args.data_dir)
     if chosen_dir is not None:
         config.data_dir = chosen_dir
@@ -81,6 +84,11 @@ def cmd_app(args: argparse.Namespace) -> int:
     web = args.web or not desktop_available()
     port = args.port or (_free_port() if web else 0)
     url = f"http://127.0.0.1:{port}"
+    # The console: beside the web app, or on its own port next to a window.
+    console_port = 0 if web else _free_port()
+    console_url = (
+        f"{url}{CONSOLE_MOUNT}/" if web else f"http://127.0.0.1:{console_port}{CONSOLE_MOUNT}/"
+    )
     _show_messages_in_console()
 
     if args.server:
@@ -100,13 +108,29 @@ def cmd_app(args: argparse.Namespace) -> int:
         def make_api() -> PortalApi:
             return PortalApi.embedded(backend)
 
+        def make_staff_api() -> Any:
+            from app.staff.api import StaffApi
+
+            return StaffApi.embedded(backend)
+
+        staff_api = make_staff_api
         _print_demo_hints(embedded)
+        if embedded.staff is not None:
+            from backend.demo_staff import demo_staff_hints
+
+            print("\n".join(demo_staff_hints(embedded.staff, console_url)))
     print(f"Local data: {config.data_dir} (set PORTAL_DATA_DIR or --data-dir to move it)")
     if web:
         print(f"Web app: {url}  (Ctrl+C to stop)", flush=True)
     else:
         print("Opening the desktop window…", flush=True)
-    run_app(Runtime(make_api=make_api, config=config), web=web, port=port, host="127.0.0.1")
+    runtime = Runtime(make_api=make_api, config=config)
+    if staff_api is None:
+        run_app(runtime, web=web, port=port, host="127.0.0.1")
+    else:
+        from app.demo_server import run_demo
+
+        run_demo(runtime, staff_api, web=web, port=port, console_port=console_port)
     return 0
 
 
@@ -226,12 +250,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = serve_settings(args.host, args.port)
     if args.demo:
+        from datetime import UTC, datetime
+
         from backend.demo import seed_database
+        from backend.demo_staff import demo_staff_hints, reset_demo_staff_at
 
         summary = seed_database(settings.resolved_database_url())
         print(
             f"Demo data: {summary.business_unit_name}; demo client {summary.example_client_email}"
         )
+        staff = reset_demo_staff_at(settings.resolved_database_url(), datetime.now(UTC))
+        if staff is not None:
+            console_url = f"{served_base_url(args.host, args.port)}{CONSOLE_MOUNT}/"
+            print("\n".join(demo_staff_hints(staff, console_url)))
     _show_messages_in_console()
     install_on_root()  # no secret in a log line: ours (here) and uvicorn's (log_config)
     if args.workers > 1:

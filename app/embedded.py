@@ -3,8 +3,9 @@
 DESIGN.md §3: the app reaches it through ``httpx.ASGITransport`` — no socket,
 no second process — with the same client code as a remote server. Its data is
 a SQLite file in the app's data directory, seeded with the demo dataset the
-first time. The staff token is random and kept in memory only: nobody needs
-staff access to a demo, and nothing secret is written for it. The delivery
+first time. The demo staff accounts (``backend.demo_staff``) get a new random
+password at each start, printed by ``portal`` for the staff console; the
+legacy staff token is random and kept in memory only. The delivery
 worker runs in a background thread beside it (automatic messages, reminders;
 with no provider configured they land in the development outbox) until
 :meth:`EmbeddedBackend.close`.
@@ -23,6 +24,7 @@ from backend.api.main import create_app
 from backend.core.config import Settings
 from backend.core.db import begin_write
 from backend.demo import DemoSummary, issue_demo_link, seed_database
+from backend.demo_staff import DemoStaff, reset_demo_staff
 from backend.services.auth import link_url
 from backend.services.delivery import DeliveryWorker
 
@@ -39,6 +41,7 @@ class EmbeddedBackend:
     link_token: str | None = field(repr=False)
     link_url: str | None = field(repr=False)
     worker: DeliveryWorker | None = field(default=None, repr=False)
+    staff: DemoStaff | None = field(default=None, repr=False)
 
     @property
     def client_email(self) -> str | None:
@@ -91,6 +94,9 @@ def start_embedded(
             token = issue_demo_link(db, settings, summary.example_client_id, datetime.now(UTC))
             db.commit()
         url_text = link_url(settings, token)
+    with api.state.sessionmaker() as db:
+        staff = reset_demo_staff(db, datetime.now(UTC))
+        db.commit()
     worker = None
     if delivery_worker and settings.delivery_worker:
         worker = DeliveryWorker(api.state.sessionmaker, settings, clock=api.state.clock)
@@ -102,4 +108,5 @@ def start_embedded(
         link_token=token,
         link_url=url_text,
         worker=worker,
+        staff=staff,
     )
