@@ -112,6 +112,9 @@ class PortalSettingsModel:
         if data is None:
             return False
         self.saved = {**self.saved, **data}
+        if "name" in changes:
+            # Titles and the unit menu read the name from the sign-in's memberships.
+            self.state.rename_business_unit(bu_id, str(self.saved.get("name") or ""))
         return True
 
     async def upload_logo(self, content: bytes, filename: str) -> bool:

@@ -152,6 +152,12 @@ class ConsoleState:
                 return m.business_unit_name
         return ""
 
+    def rename_business_unit(self, bu_id: int, name: str) -> None:
+        """Show ``name`` for a business unit an admin just renamed (titles, the unit menu)."""
+        for m in self.staff.memberships if self.staff else []:
+            if m.business_unit_id == bu_id and name:
+                m.business_unit_name = name
+
     async def choose_business_unit(self, bu_id: int) -> None:
         """Work on another business unit (one the staff member belongs to)."""
         if self.staff and any(m.business_unit_id == bu_id for m in self.staff.memberships):

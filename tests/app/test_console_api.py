@@ -10,6 +10,7 @@ built beside the console; see /staff in docs/API.md).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -169,6 +170,9 @@ async def test_admin_enables_and_brands_the_portal_and_it_is_audited(
     bu = db.get(BusinessUnit, seeded["bu"])
     assert bu.portal_enabled and bu.name == "Chauffage Martin"
     assert model.changes == {}
+    # Titles and the unit menu show the new name without signing in again.
+    assert console.bu_name == "Chauffage Martin"
+    assert console.staff.memberships[0].business_unit_name == "Chauffage Martin"
     needs(api, "GET", "/staff/audit")
     admin = AdminModel(console)
     assert await admin.load_audit()
@@ -245,7 +249,11 @@ async def test_title_preview_in_both_languages(seeded, console, api, db) -> None
     await signed_in(console, "planner")
     tech = factories.technician(db, db.get(BusinessUnit, seeded["bu"]))
     factories.activity(
-        db, db.get(Client, seeded["client"]), db.get(ActivityType, seeded["type"]), tech
+        db,
+        db.get(Client, seeded["client"]),
+        db.get(ActivityType, seeded["type"]),
+        datetime(2026, 3, 2, 8, tzinfo=UTC),
+        tech=tech,
     )
     db.commit()
     model = ActivityTypesModel(console, delay=0)

@@ -225,6 +225,9 @@ class PortalScreen(Screen):
         async def work() -> None:
             ok = await self.model.save()
             self.show_result(self.model.action, self.tr.t("console.saved") if ok else None)
+            if ok:
+                self.console.shell.refresh()  # the unit menu shows a new name at once
+                self.console.shell.update()
 
         await self.busy(work)
 

@@ -42,7 +42,9 @@ class ConsoleShell:
         self.bu = ft.Dropdown(on_select=self._bu_changed, width=240, dense=True)
         self.language = ft.TextButton(on_click=self._language)
         self.sign_out = ft.TextButton(icon=ft.Icons.LOGOUT, on_click=self._sign_out)
-        self.menu = ft.IconButton(ft.Icons.MENU, on_click=self._open_drawer, visible=True)
+        self.menu_icon = ft.IconButton(ft.Icons.MENU, on_click=self._open_drawer)
+        # A named button for screen readers (an icon button's tooltip is not its name).
+        self.menu = ft.Semantics(content=self.menu_icon, button=True, visible=True)
         self.who = ft.Text(size=12)
         self.appbar = ft.AppBar(
             leading=self.menu,
@@ -119,7 +121,17 @@ class ConsoleShell:
         other = next((lang for lang in LANGUAGES if lang != tr.language), tr.language)
         self.language.content = "Français" if other == "fr" else "English"
         self.sign_out.content = tr.t("console.sign_out")
-        self.menu.tooltip = tr.t("console.menu")
+        self.menu_icon.tooltip = tr.t("console.menu")
+        self.menu.label = tr.t("console.menu")
+
+    def update(self) -> None:
+        """Redraw the frame's own controls (unit menu, names) when on the page."""
+        for control in (self.header, self.appbar):
+            try:
+                if control.page is not None:
+                    control.update()
+            except RuntimeError:
+                pass  # not on the page (a test, or signed out)
 
     def place(self, screen: str, control: ft.Control) -> None:
         """Show ``control`` as the current screen (no ``update`` here)."""
