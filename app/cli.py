@@ -13,6 +13,8 @@
   reminders), for a deployment that runs it apart from ``portal serve``.
 - ``portal demo ...``: ``backend.demo.main`` (seed the demo dataset).
 - ``portal scheduling propose FILE``: ``backend.scheduling.instance.main``.
+- ``portal staff create-admin EMAIL``: ``backend.staff_cli.main`` (the first
+  admin and its one-time set-password link).
 
 Heavy imports are lazy so ``portal demo`` does not load Flet.
 """
@@ -424,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", help="load the demo dataset (see portal demo --help)", add_help=False)
     sub.add_parser("scheduling", help="scheduling assistant tools", add_help=False)
+    sub.add_parser(
+        "staff",
+        help="staff accounts: portal staff create-admin EMAIL (see portal staff --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -438,6 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backend.scheduling.instance import main as scheduling_main
 
         return scheduling_main(argv[1:])
+    if argv and argv[0] == "staff":
+        from backend.staff_cli import main as staff_main
+
+        return staff_main(argv[1:])
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["app", *argv]
     args = build_parser().parse_args(argv)
