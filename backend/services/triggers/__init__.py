@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Select, delete, insert, literal, select
+from sqlalchemy import Select, delete, func, insert, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.calendar_file import NotBooked, file_name, visit_ics
@@ -82,12 +82,14 @@ def portal_access_granted_many(
         Client.id,
         literal(now, UTCDateTime()),
     ).where(Client.business_unit_id == business_unit_id, Client.id.in_(client_ids))
-    result = db.execute(
-        insert(PendingTrigger).from_select(
+    # Counted apart: psycopg reports no row count for an INSERT … SELECT.
+    count = db.scalar(select(func.count()).select_from(rows.subquery()))
+    db.execute(
+        insert(PendingTrigger.__table__).from_select(
             ["business_unit_id", "event", "client_id", "created_at"], rows
         )
     )
-    return int(result.rowcount or 0)
+    return int(count or 0)
 
 
 def _expand_pending(db: Session, pending: list[PendingTrigger], now: datetime) -> int:
