@@ -631,7 +631,16 @@ def apply_slot(
     feed.refresh_activities(db, changed)
     triggers.visit_changed(db, activity, "booked" if kind == "book" else "rescheduled", now)
     if action.get("notify_planning"):
-        notify_planning(db, sender, bu, client, activity, f"{kind} {window_start}", now)
+        notify_planning(
+            db,
+            sender,
+            bu,
+            client,
+            activity,
+            "booked" if kind == "book" else "rescheduled",
+            now,
+            when=window_start,
+        )
     body = render(activity)
     mutations.remember(db, key, client.id, kind, activity.id, 200, body)
     try:
@@ -684,7 +693,9 @@ def cancel(
     feed.refresh_activities(db, [activity.id])
     triggers.visit_changed(db, activity, "cancelled", now)
     if action.get("notify_planning"):
-        notify_planning(db, sender, bu, client, activity, f"cancelled: {reason}", now)
+        notify_planning(
+            db, sender, bu, client, activity, "cancelled", now, values={"reason": reason}
+        )
     body = render(activity)
     mutations.remember(db, key, client.id, "cancel", activity.id, 200, body)
     db.commit()

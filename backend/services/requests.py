@@ -142,7 +142,7 @@ def create(
     feed.refresh_activities(db, [activity.id])
     request_action = _action(activity_type, "request") or {}
     if request_action.get("notify_planning"):
-        notify_planning(db, sender, bu, client, activity, "new request", now, activity.description)
+        notify_planning(db, sender, bu, client, activity, "new_request", now, activity.description)
     loaded = db.scalars(projection.activity_query().where(Activity.id == activity.id)).one()
     body = {"activity": render(loaded), "bookable": is_bookable(activity_type, now)}
     # Bound to the action only: the activity does not exist before the request.

@@ -402,11 +402,20 @@ def _apply(
             "document_sha256": digest,
             "at": projection.iso(event.created_at),
         }
-        summary = f"{label}: signed" if decision == "accepted" else f"{label}: refused ({reason})"
+        notice = "document_signed" if decision == "accepted" else "document_refused"
     else:
-        summary = f"{label}: sent"
+        notice = "form_sent"
     if action.get("notify_planning"):
-        notify_planning(db, batch.sender, bu, batch.origin.client, activity, summary, batch.now)
+        notify_planning(
+            db,
+            batch.sender,
+            bu,
+            batch.origin.client,
+            activity,
+            notice,
+            batch.now,
+            values={"label": label, "reason": reason or ""},
+        )
     return result, activity
 
 

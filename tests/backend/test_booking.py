@@ -269,7 +269,8 @@ async def test_reschedule_guardrails(http, db: Session, world: Booking, clock: C
     from backend.models import OutgoingMessage
 
     notes = db.scalars(select(OutgoingMessage).where(OutgoingMessage.channel == "email")).all()
-    assert any("reschedule" in m.body for m in notes)
+    # In the unit's language (French), with the new date.
+    assert any("rendez-vous déplacé au " in m.body for m in notes)
     db.commit()  # never hold the SQLite write lock while calling the app
     # max_reschedules = 1
     again = await http.get(f"/activities/{world.activities[0].id}/slots", headers=world.auth(0))

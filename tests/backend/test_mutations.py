@@ -261,7 +261,7 @@ async def test_a_form_is_stored_once_with_its_evidence_and_shown_on_the_activity
     # notify_planning: one message to the unit's planning address.
     messages = outbox(world.bu_email)
     assert len(messages) == 1
-    assert "Access details: sent" in messages[0].subject
+    assert "Access details : envoyé" in messages[0].subject  # the unit speaks French
 
 
 async def test_a_second_fill_form_is_kept_as_a_new_version(http, world: World, fresh) -> None:

@@ -124,7 +124,7 @@ async def test_request_creates_an_activity_to_schedule_that_sync_delivers(
     assert pulled["changes"][0]["body"]["status"] == "to_schedule"
     # The office hears about it (the action asks to notify planning), in the unit's French.
     assert [m.subject for m in outbox("planning@example.com")] == [
-        "[Portail] Alice Martin : new request"
+        "[Portail] Alice Martin : nouvelle demande"
     ]
     # The client goes on to choose a slot like for any activity to schedule.
     slots = await http.get(f"/activities/{activity['id']}/slots", headers=auth)

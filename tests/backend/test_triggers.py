@@ -406,12 +406,36 @@ async def test_closure_sends_the_report_and_the_survey(
         triggers.activity_closed(s, activity, clock.now)
         triggers.activity_closed(s, activity, clock.now)  # a retry of the same closure
         s.commit()
-    [report] = client_messages(fresh, f"closed:{activity_id}:report:")
+    [report] = client_messages(fresh, f"closed:{activity_id}:0:report:")
     [survey] = client_messages(fresh, f"closed:{activity_id}:survey:")
     assert report.language == survey.language == "en"
     assert report.subject == f"Intervention report – Boiler service (ref. {activity_id})"
     assert "Its report is in your client portal." in report.body
     assert "Rate the visit" in survey.body and "/app/" in survey.body
+
+
+async def test_a_visit_closed_again_after_a_reopening_sends_its_new_report(
+    http, world: Booking, fresh
+) -> None:
+    activity_id = world.activities[1].id
+    url = f"/staff/activities/{activity_id}/closure"
+    r = await http.post(url, json={"summary": "First visit."}, headers=STAFF)
+    assert r.status_code in (200, 201), r.text
+    r = await http.post(url, json={"summary": "Again."}, headers=STAFF)
+    assert r.status_code == 409  # closed: reopen first
+    r = await http.patch(
+        f"/staff/activities/{activity_id}", json={"status": "in_progress"}, headers=STAFF
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(url, json={"summary": "Part replaced on the second visit."}, headers=STAFF)
+    assert r.status_code in (200, 201), r.text
+    reports = [
+        m
+        for m in client_messages(fresh, f"closed:{activity_id}:")
+        if ":report:" in (m.dedupe_key or "")
+    ]
+    assert len(reports) == 2
+    assert len({m.dedupe_key for m in reports}) == 2
 
 
 # --- planning notice -------------------------------------------------------------------
@@ -430,7 +454,9 @@ async def test_planning_notice_goes_to_the_configured_contact(http, world: Booki
     later = [s for s in await slots(http, world, 0) if s["window_start"] != slot["window_start"]]
     assert (await take(http, world, 0, later[0], kind="reschedule")).status_code == 200
     notices = messages(fresh, recipient="planning@test-heating.example")
-    assert [m.subject[:30] for m in notices] == ["Portail : Client 0 – reschedul"]
+    [notice] = notices
+    # In the unit's language (French), with the new date in its time zone.
+    assert notice.subject.startswith("Portail : Client 0 – rendez-vous déplacé au ")
     assert notices[0].language == "fr" and "Client 0 a agi" in notices[0].body
 
 

@@ -185,7 +185,7 @@ async def test_planning_notice_by_smtp(
     assert (await take(client, world, 0, later[0], kind="reschedule")).status_code == 200
     deliver(mail_api, settings, clock)
     [notice] = received(smtp, "office@test-heating.example")
-    assert notice["Subject"].startswith("[Portail] Client 0 : reschedule ")
+    assert notice["Subject"].startswith("[Portail] Client 0 : rendez-vous déplacé au ")
     assert "Client 0 a agi dans l'espace client." in text_of(notice)
     with mail_api.state.sessionmaker() as s:
         moved = s.scalar(

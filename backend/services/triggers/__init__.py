@@ -20,7 +20,7 @@ from sqlalchemy import Select, delete, func, insert, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.calendar_file import NotBooked, file_name, visit_ics
-from backend.document_models import ActivityDocument, GeneratedDocument
+from backend.document_models import ActivityClosure, ActivityDocument, GeneratedDocument
 from backend.localization import language
 from backend.models import (
     Activity,
@@ -209,11 +209,16 @@ def activity_closed(db: Session, activity: Activity, now: datetime) -> None:
     only when the activity's type has a survey portal action.
     """
     report = _report_pdf(db, activity.id)
+    # A visit reopened and closed again has a new report: it goes too (the
+    # survey is asked once per visit).
+    closure = db.scalar(
+        select(func.max(ActivityClosure.id)).where(ActivityClosure.activity_id == activity.id)
+    )
     _fire(
         db,
         activity,
         "report",
-        f"closed:{activity.id}:report",
+        f"closed:{activity.id}:{closure or 0}:report",
         now,
         attachments=(report,) if report else (),
         extra={"report_attached": report is not None},
