@@ -320,13 +320,16 @@ class LoginLink(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(12))  # "sms" | "permanent"
+    kind: Mapped[str] = mapped_column(String(12))  # "sms" | "email" | "permanent"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     label: Mapped[str] = mapped_column(String(100), default="")
+    # The email or phone (normalised) the link was sent to; sessions opened
+    # with it record it. None for links handed over another way.
+    contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class AuthSession(Base):
@@ -340,6 +343,10 @@ class AuthSession(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     method: Mapped[str] = mapped_column(String(20), default="code")
+    # The email or phone (normalised) signed in with: the code's identifier or
+    # the contact the link was sent to; None when unknown (a permanent link
+    # handed over by hand). Shown to staff as the client's recent sign-ins.
+    contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class RateEvent(Base):

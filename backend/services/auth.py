@@ -315,7 +315,7 @@ def verify_code(
         row.consumed_at = now
         raise _reject(db, ident, ip, now, CODE_INVALID, 0)
     row.consumed_at = now
-    return _open_session(db, settings, client.id, "code", now)
+    return _open_session(db, settings, client.id, "code", now, contact=value)
 
 
 def _phantom_rejection(
@@ -353,9 +353,14 @@ def _phantom_rejection(
 
 
 def _open_session(
-    db: Session, settings: Settings, client_id: int, method: str, now: datetime
+    db: Session,
+    settings: Settings,
+    client_id: int,
+    method: str,
+    now: datetime,
+    contact: str | None = None,
 ) -> IssuedSession:
-    token = create_session(db, settings, client_id, method, now)
+    token = create_session(db, settings, client_id, method, now, contact)
     db.commit()
     return IssuedSession(
         token=token,
@@ -431,6 +436,7 @@ def request_sms_link(
                     token_hash=_link_digest(settings, token),
                     created_at=now,
                     expires_at=now + timedelta(seconds=settings.sms_link_ttl_seconds),
+                    contact=value,
                 )
             )
             _deliver(db, sender, message, now)
@@ -475,11 +481,12 @@ def inspect_link(db: Session, settings: Settings, token: str, now: datetime) -> 
 def confirm_link(db: Session, settings: Settings, token: str, now: datetime) -> IssuedSession:
     """Exchange a link for a fresh session.
 
-    An SMS link is consumed (single use); a permanent link stays valid and each
-    exchange yields a new session. Raises :class:`LinkInvalid`. Commits.
+    An SMS or email link is consumed (single use); a permanent link stays valid
+    and each exchange yields a new session. The session records the contact
+    the link was sent to (``LoginLink.contact``). Raises :class:`LinkInvalid`. Commits.
     """
     link, client, _bu = _live_link(db, settings, token, now)
-    if link.kind == "sms":
+    if link.kind != "permanent":  # "sms" or "email": single use
         # Conditional update: of two concurrent confirms only one wins.
         won = db.execute(
             update(LoginLink)
@@ -489,20 +496,24 @@ def confirm_link(db: Session, settings: Settings, token: str, now: datetime) -> 
         if not won:
             db.rollback()
             raise LinkInvalid()
-        method = "sms_link"
-    else:
-        method = "permanent_link"
-    return _open_session(db, settings, client.id, method, now)
+    method = f"{link.kind}_link"  # sms_link, email_link, permanent_link
+    return _open_session(db, settings, client.id, method, now, contact=link.contact)
 
 
 def issue_permanent_link(
-    db: Session, settings: Settings, client_id: int, now: datetime, label: str = ""
+    db: Session,
+    settings: Settings,
+    client_id: int,
+    now: datetime,
+    label: str = "",
+    contact: str | None = None,
 ) -> str:
     """Create a permanent login link for a client and return its token (shown once).
 
     Raises :class:`LookupError` for an unknown client,
     :class:`PermanentLinksDisabled` when the business unit does not allow
     permanent links and :class:`ValueError` for a label over 100 characters.
+    ``contact``: the email or phone the link is sent to (its sign-ins record it).
     Build the URL with :func:`link_url`. The caller commits.
     """
     client = db.get(Client, client_id)
@@ -522,6 +533,7 @@ def issue_permanent_link(
             created_at=now,
             expires_at=None,
             label=label,
+            contact=contact,
         )
     )
     db.flush()

@@ -26,9 +26,17 @@ _TOUCH_EVERY = timedelta(seconds=60)
 
 
 def create_session(
-    db: Session, settings: Settings, client_id: int, method: str, now: datetime
+    db: Session,
+    settings: Settings,
+    client_id: int,
+    method: str,
+    now: datetime,
+    contact: str | None = None,
 ) -> str:
-    """Open a session for ``client_id`` and return its token (shown once, never stored)."""
+    """Open a session for ``client_id`` and return its token (shown once, never stored).
+
+    ``contact``: the email or phone signed in with, when known (shown to staff).
+    """
     token = new_token()
     db.add(
         AuthSession(
@@ -38,6 +46,7 @@ def create_session(
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.session_absolute_seconds),
             method=method,
+            contact=contact,
         )
     )
     return token

@@ -96,9 +96,9 @@ def get_client(client_id: IdPath, db: DbSession, settings: SettingsDep) -> dict[
         )
     ]
     sign_ins = [
-        {"at": projection.iso(at), "method": method, "contact": None}
-        for at, method in db.execute(
-            select(AuthSession.created_at, AuthSession.method)
+        {"at": projection.iso(at), "method": method, "contact": contact}
+        for at, method, contact in db.execute(
+            select(AuthSession.created_at, AuthSession.method, AuthSession.contact)
             .where(AuthSession.client_id == client.id)
             .order_by(AuthSession.id.desc())
             .limit(10)

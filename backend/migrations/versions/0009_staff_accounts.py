@@ -1,7 +1,9 @@
 """staff accounts, roles per business unit, API keys, audit log
 
-Also: form versions (editing a form that has answers makes a new one) and the
-client search index (normalised name words), filled here for existing clients.
+Also: form versions (editing a form that has answers makes a new one), the
+client search index (normalised name words), filled here for existing clients,
+and the contact a client session signed in with (``sessions.contact``, copied
+from the code's identifier or the link's ``login_links.contact``).
 
 Revision ID: 0009
 Revises: 0008
@@ -128,6 +130,8 @@ def upgrade() -> None:
     with op.batch_alter_table("form_definitions") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
         batch.add_column(sa.Column("replaced_by_id", sa.Integer(), nullable=True))
+    op.add_column("sessions", sa.Column("contact", sa.String(length=200), nullable=True))
+    op.add_column("login_links", sa.Column("contact", sa.String(length=200), nullable=True))
     _index_existing_clients()
 
 
@@ -155,6 +159,10 @@ def _index_existing_clients() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("login_links") as batch:
+        batch.drop_column("contact")
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("contact")
     with op.batch_alter_table("form_definitions") as batch:
         batch.drop_column("replaced_by_id")
         batch.drop_column("version")
