@@ -12,6 +12,7 @@ from app.embedded import start_embedded
 from app.main import Runtime
 from app.staff.api import StaffApi
 from app.sync.api import PortalApi
+from backend.models import Client
 
 
 async def _login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -38,6 +39,19 @@ async def test_each_start_gives_the_demo_staff_a_new_password(tmp_path: Path) ->
             # The password printed by the earlier start no longer works.
             stale = await _login(http, staff.email("admin"), old_password)
             assert stale.status_code == 401
+            # The demo's clients (inserted in bulk) are found by name.
+            token = (await _login(http, staff.email("viewer"), staff.password)).json()["token"]
+            bu = embedded.summary.business_unit_id
+            with embedded.app.state.sessionmaker() as db:
+                name = db.get(Client, embedded.summary.example_client_id).name
+            found = await http.get(
+                f"/staff/business-units/{bu}/clients",
+                params={"q": name.split()[-1].lower()},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert found.status_code == 200, found.text
+            ids = [item["id"] for item in found.json()["items"]]
+            assert embedded.summary.example_client_id in ids
     finally:
         embedded.close()
 

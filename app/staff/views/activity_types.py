@@ -26,7 +26,8 @@ class ActivityTypesScreen(Screen):
         """The template field and its preview lines are built once (typing keeps focus)."""
         super().__init__(console)
         self.model = ActivityTypesModel(console.state)
-        self.template = ft.TextField(on_change=self._template_typed)
+        self.template = ft.TextField(on_change=self._template_typed, expand=True)
+        self.template_row = ft.Row([self.template])  # full width (300 px in a Column)
         self.template_errors = ft.Text(color=ft.Colors.ERROR, visible=False)
         self.preview_fr = ft.Text()
         self.preview_en = ft.Text()
@@ -85,7 +86,7 @@ class ActivityTypesScreen(Screen):
                 tr.t("console.types.back"), icon=ft.Icons.ARROW_BACK, on_click=self._back
             ),
             shown,
-            self.template,
+            self.template_row,
             self.template_errors,
             ft.Column([self.preview_fr, self.preview_en], spacing=2),
             heading(tr.t("console.types.actions")),

@@ -23,8 +23,13 @@ class ClientsScreen(Screen):
         super().__init__(console)
         self.model = ClientsModel(console.state)
         self.search = ft.TextField(
-            prefix_icon=ft.Icons.SEARCH, on_change=self._typed, on_submit=self._submitted
+            prefix_icon=ft.Icons.SEARCH,
+            on_change=self._typed,
+            on_submit=self._submitted,
+            expand=True,
         )
+        # In a Row the search box takes the screen's width (300 px in a Column).
+        self.search_row = ft.Row([self.search])
         self.results = ft.Column(spacing=4)
         self._searching: asyncio.Task[Any] | None = None
         self.sms_price = 0.2
@@ -58,7 +63,7 @@ class ClientsScreen(Screen):
             return
         self.title.value = tr.t("console.clients.title")
         self._fill_results()
-        self.body.controls = [self.search, self.results]
+        self.body.controls = [self.search_row, self.results]
 
     def _fill_results(self) -> None:
         tr, m = self.tr, self.model

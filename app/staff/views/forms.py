@@ -26,7 +26,8 @@ class FormsScreen(Screen):
         """The name field and the preview column are built once."""
         super().__init__(console)
         self.model = FormBuilderModel(console.state)
-        self.name = ft.TextField(on_change=self._named)
+        self.name = ft.TextField(on_change=self._named, expand=True)
+        self.name_row = ft.Row([self.name])  # full width (300 px in a Column)
         self.preview = ft.Column(spacing=14)
         self.new_type = ft.Dropdown(options=[], value=FIELD_TYPES[0], width=240)
 
@@ -91,7 +92,7 @@ class FormsScreen(Screen):
         self.name.label = tr.t("console.forms.name")
         self.name.value = m.name
         self.name.read_only = not editable
-        parts: list[ft.Control] = [self.name]
+        parts: list[ft.Control] = [self.name_row]
         for index, field in enumerate(m.fields):
             parts.append(self._field_card(index, field, editable))
         if editable:

@@ -100,11 +100,14 @@ class PortalScreen(Screen):
             name: ft.TextField(
                 on_change=self._text_handler(name),
                 multiline=name in ("description", "address"),
+                expand=True,  # the width of the form column, inside its own Row
                 min_lines=3 if name == "description" else 1,
                 max_lines=6 if name == "description" else 2,
             )
             for name in TEXTS
         }
+        # A Column gives a text field its default 300 px; a Row lets it expand.
+        self.text_rows = [ft.Row([field]) for field in self.texts.values()]
         self._picker: ft.FilePicker | None = None
 
     async def load(self) -> None:
@@ -137,7 +140,7 @@ class PortalScreen(Screen):
             *self.switches.values(),
             sms,
             heading(tr.t("console.portal.branding")),
-            *self.texts.values(),
+            *self.text_rows,
         ]
         if editable:
             form += [

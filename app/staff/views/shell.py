@@ -39,7 +39,9 @@ class ConsoleShell:
         )
         self.rail_divider = ft.VerticalDivider(width=1)
         self.drawer = ft.NavigationDrawer(on_change=self._drawer_changed)
-        self.bu = ft.Dropdown(on_select=self._bu_changed, width=240, dense=True)
+        self.bu = ft.Dropdown(on_select=self._bu_changed, width=300, dense=True)
+        # The dropdown's label is not its accessible name: say it.
+        self.bu_named = ft.Semantics(content=self.bu)
         self.language = ft.TextButton(on_click=self._language)
         self.sign_out = ft.TextButton(icon=ft.Icons.LOGOUT, on_click=self._sign_out)
         self.menu_icon = ft.IconButton(ft.Icons.MENU, on_click=self._open_drawer)
@@ -60,7 +62,7 @@ class ConsoleShell:
             vertical_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         self.header = ft.Container(
-            content=ft.Row([self.bu, self.who], wrap=True, spacing=12),
+            content=ft.Row([self.bu_named, self.who], wrap=True, spacing=12),
             padding=ft.Padding.only(left=16, right=16, top=8, bottom=4),
         )
         self.control = ft.Column([self.header, self.body], expand=True, spacing=0)
@@ -107,6 +109,7 @@ class ConsoleShell:
         self.appbar.title.value = tr.t("console.title")  # type: ignore[union-attr]
         staff = self.state.staff
         self.bu.label = tr.t("console.business_unit")
+        self.bu_named.label = tr.t("console.business_unit")
         self.bu.options = [
             ft.DropdownOption(key=str(m.business_unit_id), text=m.business_unit_name)
             for m in (staff.memberships if staff else [])
