@@ -1,11 +1,14 @@
 """Turning portal access on or off for every client of a business unit, set-based.
 
-A fixed number of statements whatever the number of clients (no ORM loop):
-the affected clients' profile documents move to a fresh revision so their
-next pull carries them, sessions of clients switched off are revoked (they
-are dead already by ``sessions.is_live``; revoking them keeps them dead if
-access comes back), and the portal-access trigger is queued for clients
-switched on.
+A fixed number of statements whatever the number of clients (no ORM loop).
+Switching on: the clients' profile documents move to a fresh revision so
+their next pull carries them, and the portal-access trigger is queued.
+Switching off: their sessions are revoked (they are dead already by
+``sessions.is_live``; revoking them keeps them dead if access comes back),
+so their next sync answers 401. Their feed is not touched then: no one can
+pull it, it stays maintained by the usual projection, and rewriting 100,000
+feed rows would double the cost of the change (docs/PERFORMANCE.md,
+``bench/bench_staff.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ def set_portal_access(
     # Before the UPDATE, while ``changing`` still selects the clients that change.
     if enable:
         triggers.portal_access_granted_many(db, business_unit_id, changing, now)
-    (rev,) = feed.next_revisions(db, 1)
-    db.execute(
-        update(FeedEntry)
-        .where(FeedEntry.kind == "profile", FeedEntry.client_id.in_(changing))
-        .values(rev=rev)
-        .execution_options(synchronize_session=False)
-    )
+        (rev,) = feed.next_revisions(db, 1)
+        db.execute(
+            update(FeedEntry)
+            .where(FeedEntry.kind == "profile", FeedEntry.client_id.in_(changing))
+            .values(rev=rev)
+            .execution_options(synchronize_session=False)
+        )
     result = db.execute(
         update(Client)
         .where(Client.business_unit_id == business_unit_id, Client.portal_access.is_(not enable))
