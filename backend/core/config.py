@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     send_requests_per_ip_per_hour: int = 30
 
     sms_link_ttl_seconds: int = 900
+    # A single-use link staff send by email (when the business unit does not
+    # allow permanent links): an email is read hours later, unlike an SMS.
+    email_link_ttl_seconds: int = 72 * 3600
     # Where clients open the web app; login links sent by SMS point here
     # (``{public_base_url}/login/link#<token>``).
     public_base_url: str = "http://127.0.0.1:8000"

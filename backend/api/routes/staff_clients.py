@@ -7,7 +7,7 @@ business units and role (backend/api/staff_access.py).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
 from backend.api.staff_access import StaffPrincipal, needs, require_staff
+from backend.core.config import Settings
 from backend.core.security import new_token
 from backend.localization import language
-from backend.message_templates import render_part
+from backend.message_templates import render_message, render_part
 from backend.models import AuthSession, BusinessUnit, Client, ClientContact, LoginLink
 from backend.models import OutgoingMessage as Outgoing
 from backend.services import audit, client_search, portal_bulk, projection
@@ -130,18 +131,43 @@ class SendLinkIn(Strict):
     contact_id: Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-_EMAIL_TEXT = {
-    "fr": (
-        "Votre accès au portail {bu}",
-        "Bonjour {name},\n\nOuvrez ce lien pour accéder à votre portail client {bu} "
-        "(valable {lifetime}, une seule fois) :\n{link}\n",
-    ),
-    "en": (
-        "Your {bu} portal access",
-        "Hello {name},\n\nOpen this link to reach your {bu} client portal "
-        "(valid {lifetime}, once):\n{link}\n",
-    ),
-}
+EMAIL_LINK_LABEL = "Sent by email to {address}"
+"""Label of a permanent link sent by email (shown in the client's link list)."""
+
+
+def _issue_link(
+    db: Session, settings: Settings, client: Client, channel: str, address: str, now: datetime
+) -> tuple[str, datetime | None]:
+    """A sign-in link for ``address``: (token, expiry; None for a permanent link).
+
+    SMS: single use, ``sms_link_ttl_seconds`` (15 minutes), as a client's own
+    SMS-link request. Email: a permanent link when the unit allows them (the
+    email is the client's way back to the portal; it shows in the client's
+    permanent links, revocable), else single use for
+    ``email_link_ttl_seconds`` (72 hours: an email is read later than an SMS).
+    Sessions opened with either record ``address`` as their contact.
+    """
+    bu = client.business_unit
+    if channel == "email" and bu.permanent_links_allowed:
+        label = EMAIL_LINK_LABEL.format(address=address)[:100]
+        token = auth_service.issue_permanent_link(
+            db, settings, client.id, now, label=label, contact=address
+        )
+        return token, None
+    ttl = settings.sms_link_ttl_seconds if channel == "sms" else settings.email_link_ttl_seconds
+    token = new_token()
+    expires = now + timedelta(seconds=ttl)
+    db.add(
+        LoginLink(
+            client_id=client.id,
+            kind=channel,  # "sms" | "email": single use (auth_service.confirm_link)
+            token_hash=auth_service._link_digest(settings, token),
+            created_at=now,
+            expires_at=expires,
+            contact=address,
+        )
+    )
+    return token, expires
 
 
 @router.post(
@@ -158,7 +184,9 @@ def send_portal_link(
     settings: SettingsDep,
     now: Now,
 ) -> Any:
-    """Send the client a single-use sign-in link by email or SMS (an SMS costs credits)."""
+    """Send the client a sign-in link: by email a permanent link when the unit allows
+    them, else single use for 72 hours; by SMS single use for 15 minutes (costs credits).
+    See :func:`_issue_link`; the texts are ``backend/message_templates/*/portal_link.*``."""
     client = _client(db, client_id)
     bu = client.business_unit
     contact = db.get(ClientContact, body.contact_id)
@@ -190,16 +218,19 @@ def send_portal_link(
         raise HTTPException(
             409, "SMS login links are off for this business unit; allow them first."
         )
-    token = new_token()
     lang = language(client.preferred_language)
-    lifetime = auth_service.lifetime_text(settings.sms_link_ttl_seconds)
-    link = auth_service.link_url(settings, token)
+    html = ""
     if body.channel == "sms":
+        token, expires = _issue_link(db, settings, client, "sms", contact.value, now)
         text = render_part(
             "login_link",
             "sms",
             lang,
-            {"business_unit": bu.name, "lifetime": lifetime, "link": link},
+            {
+                "business_unit": bu.name,
+                "lifetime": auth_service.lifetime_text(settings.sms_link_ttl_seconds),
+                "link": auth_service.link_url(settings, token),
+            },
             tz=bu.timezone,
         )
         subject = ""
@@ -214,23 +245,26 @@ def send_portal_link(
                 },
             )
     else:
-        subject_t, body_t = _EMAIL_TEXT[lang]
-        fill = {"bu": bu.name, "name": client.name, "lifetime": lifetime, "link": link}
-        subject, text = subject_t.format(**fill), body_t.format(**fill)
-    db.add(
-        LoginLink(
-            client_id=client.id,
-            kind="sms",  # single use and short-lived, whatever carries it
-            token_hash=auth_service._link_digest(settings, token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.sms_link_ttl_seconds),
+        token, expires = _issue_link(db, settings, client, "email", contact.value, now)
+        texts = render_message(
+            "portal_link",
+            lang,
+            {
+                "business_unit": bu.name,
+                "brand_color": bu.primary_color,
+                "client_name": client.name,
+                "link": auth_service.link_url(settings, token),
+                "expires_at": expires,
+            },
+            tz=bu.timezone,
         )
-    )
+        subject, text, html = texts.subject, texts.text, texts.html
     message = Message(
         channel=body.channel,
         recipient=contact.value,
         subject=subject,
         body=text,
+        html=html,
         business_unit_id=bu.id,
         client_id=client.id,
         language=lang,
@@ -259,7 +293,11 @@ def send_portal_link(
         target_id=client.id,
         target_label=client.name,
         before=None,
-        after={"channel": body.channel, "contact": contact.value},
+        after={
+            "channel": body.channel,
+            "contact": contact.value,
+            "link": "single_use" if expires is not None else "permanent",
+        },
     )
     db.commit()
     return {"message_id": message_id, "cost_centicredits": cost}
