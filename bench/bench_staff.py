@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import platform
 import random
 import sqlite3
@@ -75,7 +76,7 @@ from backend.models import (  # noqa: E402
     Site,
     Technician,
 )
-from backend.services import feed, staff_auth  # noqa: E402
+from backend.services import client_search, feed, staff_auth  # noqa: E402
 from backend.services.sessions import create_session  # noqa: E402
 from backend.staff_models import ApiKey, index_client_names  # noqa: E402
 
@@ -373,6 +374,24 @@ async def measure(app: Any, world: World, total: int, seed: int) -> dict[str, An
             "by_kind": {k: (statistics.median(v), pct(v, 0.99)) for k, v in samples.items() if v},
         }
 
+        # The same searches without HTTP: the query's own cost, apart from the
+        # request handling and the machine's load.
+        direct: list[float] = []
+        with app.state.sessionmaker() as db:
+            for kind, params in queries(world, total, rng):
+                after = 0
+                if kind == "second page of a prefix":
+                    _, nxt = client_search.search(db, world.bu_id, params["q"], 50, 0)
+                    after = nxt or 0
+                started = time.perf_counter()
+                client_search.search(db, world.bu_id, params["q"], 50, after)
+                direct.append(time.perf_counter() - started)
+        results["search_sql"] = {
+            "p50": statistics.median(direct),
+            "p99": pct(direct, 0.99),
+            "max": max(direct),
+        }
+
         counter = StatementCounter(app.state.engine)
         bulk_url = f"/staff/business-units/{world.bu_id}/portal-access/bulk"
 
@@ -454,6 +473,11 @@ def report(label: str, r: dict[str, Any]) -> None:
     )
     for kind, (p50, p99) in s["by_kind"].items():
         print(f"    {kind:32s} p50 {p50 * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms")
+    d = r["search_sql"]
+    print(
+        f"[{label}] the same searches without HTTP (client_search.search): "
+        f"p50 {d['p50'] * 1000:.1f} ms, p99 {d['p99'] * 1000:.1f} ms, max {d['max'] * 1000:.1f} ms"
+    )
     for step in ("dry_run", "disable", "disable_again", "enable"):
         seconds, affected, statements = r[step]
         print(
@@ -489,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(
         f"python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"{args.clients:,} clients in the searched unit, {args.queries} searches"
+        f"{args.clients:,} clients in the searched unit, {args.queries} searches, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     figures: dict[str, Any] = {}
     runs: list[tuple[str, Callable[[Path], str]]] = []
