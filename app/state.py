@@ -45,6 +45,7 @@ from app.forms.drafts import DRAFTS
 from app.i18n import Translator, normalize_language
 from app.language import LanguageModel
 from app.messages import Message
+from app.notifications import NotificationsModel
 from app.sign_in import SignInModel, SignInState
 from app.sync.api import ApiError, Offline, PortalApi, SignedIn
 from app.sync.device import META_DEVICE_ID
@@ -106,6 +107,7 @@ class AppState:
         self.company = CompanyModel(self)
         self.language = LanguageModel(self)
         self.documents = DocumentsModel(self)
+        self.notifications = NotificationsModel(self)
         self.engine = SyncEngine(
             store,
             api,

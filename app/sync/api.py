@@ -376,6 +376,15 @@ class PortalApi:
         """Tell the server the client's language (titles and messages follow it)."""
         await self._call("PUT", "/me/language", json={"language": language}, signed_in=True)
 
+    async def set_notifications(self, *, email: bool, sms: bool) -> dict[str, Any]:
+        """Which automatic messages the client agrees to receive; the new profile."""
+        data = await self._json(
+            "PUT", "/me/notifications", json={"email": email, "sms": sms}, signed_in=True
+        )
+        if not isinstance(data, dict):
+            raise ServerError("the profile answer is not an object")
+        return data
+
     async def me(self) -> dict[str, Any]:
         """The signed-in client's profile and branding."""
         data = await self._json("GET", "/me", signed_in=True)

@@ -21,6 +21,11 @@ class AccountView:
         self.sync_title = section_title("")
         self.sync_text = ft.Text()
         self.pending = ft.Text()
+        self.notifications_title = section_title("")
+        self.notifications_note = ft.Text(size=13, color=ft.Colors.ON_SURFACE_VARIANT)
+        self.email_switch = ft.Switch(on_change=self._notifications_changed)
+        self.sms_switch = ft.Switch(on_change=self._notifications_changed)
+        self.notifications_problem = ft.Text(size=13, color=ft.Colors.ERROR, visible=False)
         self.language_title = section_title("")
         self.language_buttons = {
             lang: ft.OutlinedButton(on_click=self._language_handler(lang)) for lang in LANGUAGES
@@ -40,6 +45,11 @@ class AccountView:
                 self.pending,
                 self.language_title,
                 ft.Row(list(self.language_buttons.values()), spacing=8),
+                self.notifications_title,
+                self.notifications_note,
+                self.email_switch,
+                self.sms_switch,
+                self.notifications_problem,
                 ft.Divider(),
                 self.memory_note,
                 self.sign_out_note,
@@ -62,6 +72,14 @@ class AccountView:
         for lang, button in self.language_buttons.items():
             button.content = tr.t(f"language.{lang}")
             button.icon = ft.Icons.CHECK if lang == tr.language else None
+        self.notifications_title.value = tr.t("account.notifications")
+        self.notifications_note.value = tr.t("account.notifications_note")
+        consent = self.state.notifications.current()
+        self.email_switch.label = tr.t("account.notifications_email")
+        self.email_switch.value = consent.email
+        self.sms_switch.label = tr.t("account.notifications_sms")
+        self.sms_switch.value = consent.sms
+        self.sms_switch.visible = consent.has_phone
         self.memory_note.value = tr.t("account.memory_only")
         self.memory_note.visible = not self.state.token_persistent
         self.sign_out_note.value = tr.t("account.sign_out_note")
@@ -79,6 +97,22 @@ class AccountView:
             await self.state.language.set_language(lang)
 
         return choose
+
+    async def _notifications_changed(self, _e: ft.Event[ft.Control]) -> None:
+        self.email_switch.disabled = self.sms_switch.disabled = True
+        self.notifications_problem.visible = False
+        self.control.update()
+        problem = await self.state.notifications.change(
+            email=bool(self.email_switch.value), sms=bool(self.sms_switch.value)
+        )
+        self.email_switch.disabled = self.sms_switch.disabled = False
+        if problem is not None:
+            # Not saved: the switches show what the server still has.
+            consent = self.state.notifications.current()
+            self.email_switch.value, self.sms_switch.value = consent.email, consent.sms
+            self.notifications_problem.value = problem.text(self.state.tr)
+            self.notifications_problem.visible = True
+        self.control.update()
 
     async def _sign_out(self, _e: ft.Event[ft.Control]) -> None:
         await self.state.sign_out()

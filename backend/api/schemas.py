@@ -35,12 +35,18 @@ class SiteOut(BaseModel):
     longitude: float
 
 
+class Notifications(BaseModel):
+    email: bool
+    sms: bool
+
+
 class Profile(BaseModel):
     id: int
     name: str
     preferred_language: str
     contacts: list[Contact]
     sites: list[SiteOut]
+    notifications: Notifications
 
 
 class Me(BaseModel):

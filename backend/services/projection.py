@@ -62,6 +62,14 @@ def site_doc(site: Site) -> dict[str, Any]:
     }
 
 
+def sms_consent(client: Client, bu: BusinessUnit) -> bool:
+    """Whether automatic messages may go by SMS: the client's choice, else on when
+    the unit allows SMS links."""
+    if client.sms_notifications is not None:
+        return client.sms_notifications
+    return bu.sms_links_allowed
+
+
 def profile_doc(client: Client) -> dict[str, Any]:
     return {
         "id": client.id,
@@ -69,6 +77,11 @@ def profile_doc(client: Client) -> dict[str, Any]:
         "preferred_language": client.preferred_language,
         "contacts": [{"kind": c.kind, "value": c.value} for c in client.contacts],
         "sites": [site_doc(s) for s in client.sites],
+        # What the client agreed to receive (they change it in the app).
+        "notifications": {
+            "email": bool(client.email_notifications),
+            "sms": sms_consent(client, client.business_unit),
+        },
     }
 
 

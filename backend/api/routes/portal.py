@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -64,6 +64,30 @@ def set_language(body: LanguageIn, client: CurrentClient, db: DbSession) -> Me:
         db.flush()
         # Reports and other documents are written in the client's language.
         documents.refresh_client(db, loaded.id)
+        feed.refresh_client(db, loaded.id)
+    db.commit()
+    return me(loaded, db)
+
+
+class NotificationsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Strict: "no" or 0 is a mistake to name, not a choice to guess.
+    email: StrictBool
+    sms: StrictBool
+
+
+@router.put("/me/notifications", response_model=Me)
+def set_notifications(body: NotificationsIn, client: CurrentClient, db: DbSession) -> Me:
+    """Which automatic messages the client agrees to receive: by email (reports,
+    confirmations, reminders) and by SMS. Sign-in codes and links asked for
+    are always sent."""
+    loaded = projection.load_client(db, client.id)
+    assert loaded is not None  # the session was just resolved for this client
+    if (loaded.email_notifications, loaded.sms_notifications) != (body.email, body.sms):
+        loaded.email_notifications = body.email
+        loaded.sms_notifications = body.sms
+        db.flush()
         feed.refresh_client(db, loaded.id)
     db.commit()
     return me(loaded, db)

@@ -66,9 +66,7 @@ class Address:
 
 def sms_consent(client: Client, bu: BusinessUnit) -> bool:
     """SMS consent: the client's choice, else on when the unit allows SMS links."""
-    if client.sms_notifications is not None:
-        return client.sms_notifications
-    return bu.sms_links_allowed
+    return projection.sms_consent(client, bu)
 
 
 def addresses(
