@@ -17,8 +17,8 @@ from backend.api.staff_access import require_staff, route_policy, staff_routes, 
 from backend.core.db import begin_write
 from backend.models import AuthSession, Client, FeedEntry
 from backend.services import staff_auth
-from backend.services.feed import next_revisions
 from backend.services.auth import issue_permanent_link
+from backend.services.feed import next_revisions
 from backend.staff_models import ApiKey, AuditEntry, StaffMembership, StaffUser
 from tests import factories
 
