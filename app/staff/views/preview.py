@@ -63,7 +63,8 @@ class PreviewScreen:
             border=ft.Border.all(1, ft.Colors.OUTLINE_VARIANT),
             border_radius=12,
             clip_behavior=ft.ClipBehavior.HARD_EDGE,
-            expand=True,
+            # Not expand: in the Row below that would win over the phone's width.
+            expand=False,
         )
         self.problem = ft.Text(visible=False, color=ft.Colors.ERROR)
         self.access_note = ft.Text(visible=False, size=13, color=ft.Colors.ON_TERTIARY_CONTAINER)
@@ -195,6 +196,7 @@ class PreviewScreen:
     async def _layout_changed(self, e: ft.Event[ft.SegmentedButton]) -> None:
         self.phone = "phone" in (e.control.selected or [])
         self.frame.width = PHONE_WIDTH if self.phone else None
+        self.frame.expand = not self.phone  # the computer layout takes the room there is
         self.shell.set_width(PHONE_WIDTH if self.phone else COMPUTER_WIDTH)
         self._update(self.control)
 
