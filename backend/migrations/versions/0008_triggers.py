@@ -43,8 +43,6 @@ def upgrade() -> None:
         sa.Column("event", sa.String(length=30), nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["business_unit_id"], ["business_units.id"]),
-        sa.ForeignKeyConstraint(["client_id"], ["clients.id"]),
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
     )

@@ -70,26 +70,28 @@ def portal_access_granted_many(
 ) -> int:
     """Bulk form of :func:`portal_access_granted` (set-based); returns how many fired.
 
-    One ``INSERT … SELECT`` records a pending event per client of the unit
-    among ``client_ids``; :func:`due_reminders` (the delivery worker's
-    cycle) turns them into messages in batches of :data:`PENDING_BATCH`.
+    ``client_ids`` selects clients of the unit (the caller's own filter, used
+    as the source as it is: joining it to ``clients`` again made PostgreSQL
+    plan a self-join that cost a second per 100,000 clients). One
+    ``INSERT … SELECT`` records a pending event per client;
+    :func:`due_reminders` (the delivery worker's cycle) turns them into
+    messages in batches of :data:`PENDING_BATCH`.
     """
     if not config.triggers_for(db, business_unit_id, "portal_access"):
         return 0
+    chosen = client_ids.subquery()
     rows = select(
         literal(business_unit_id),
         literal("portal_access"),
-        Client.id,
+        chosen.c[0],
         literal(now, UTCDateTime()),
-    ).where(Client.business_unit_id == business_unit_id, Client.id.in_(client_ids))
-    # Counted apart: psycopg reports no row count for an INSERT … SELECT.
-    count = db.scalar(select(func.count()).select_from(rows.subquery()))
-    db.execute(
+    )
+    result = db.execute(
         insert(PendingTrigger.__table__).from_select(
             ["business_unit_id", "event", "client_id", "created_at"], rows
         )
     )
-    return int(count or 0)
+    return max(0, int(result.rowcount or 0))
 
 
 def _expand_pending(db: Session, pending: list[PendingTrigger], now: datetime) -> int:
