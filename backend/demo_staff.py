@@ -46,9 +46,14 @@ class DemoStaff:
         return next(email for r, email in self.accounts if r == role)
 
 
+# Lower case letters and digits without look-alikes (l, 1, o, 0): easy to read
+# off a terminal and to type, no Shift needed; 16 of them are about 79 bits.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
 def new_demo_password() -> str:
     """A random password that passes the staff password rules (16 characters)."""
-    return secrets.token_urlsafe(12)
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(16))
 
 
 def reset_demo_staff(db: Session, now: datetime, password: str | None = None) -> DemoStaff | None:

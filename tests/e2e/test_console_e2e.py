@@ -172,12 +172,13 @@ def test_a_viewer_changes_nothing_and_a_planner_no_unit_settings(browser, served
     assert page.get_by_role("button", name="Save").count() == 0
     assert page.get_by_role("button", name=re.compile("Staff")).count() == 0
     page.close()
-    with staff_http(url, "viewer", password) as http:
-        refused = [
-            http.patch(f"/staff/business-units/{bu_id}", json={"portal_enabled": False}),
-            http.patch(f"/staff/clients/{client_id}", json={"portal_access": True}),
-            http.post(f"/staff/clients/{client_id}/permanent-links", json={}),
-        ]
+    http = staff_http(url, "viewer", password)
+    refused = [
+        http.patch(f"/staff/business-units/{bu_id}", json={"portal_enabled": False}),
+        http.patch(f"/staff/clients/{client_id}", json={"portal_access": True}),
+        http.post(f"/staff/clients/{client_id}/permanent-links", json={}),
+    ]
+    http.close()
     assert [r.status_code for r in refused] == [403, 403, 403], [r.text for r in refused]
     assert all(r.json()["detail"] for r in refused)
 
@@ -197,11 +198,12 @@ def test_a_viewer_changes_nothing_and_a_planner_no_unit_settings(browser, served
     page.get_by_role("button", name="New form").wait_for(timeout=20_000)
     shot(page, "console_desktop_06_planner_forms")
     page.close()
-    with staff_http(url, "planner", password) as http:
-        settings = http.patch(f"/staff/business-units/{bu_id}", json={"portal_enabled": False})
-        accounts = http.get("/staff/accounts")
-        access = http.patch(f"/staff/clients/{client_id}", json={"portal_access": True})
-        link = http.post(f"/staff/clients/{client_id}/permanent-links", json={})
+    http = staff_http(url, "planner", password)
+    settings = http.patch(f"/staff/business-units/{bu_id}", json={"portal_enabled": False})
+    accounts = http.get("/staff/accounts")
+    access = http.patch(f"/staff/clients/{client_id}", json={"portal_access": True})
+    link = http.post(f"/staff/clients/{client_id}/permanent-links", json={})
+    http.close()
     assert (settings.status_code, accounts.status_code) == (403, 403)
     assert access.status_code == 200, access.text
     assert link.status_code in (200, 201) and "/login/link#" in link.json()["url"]
@@ -309,6 +311,8 @@ def test_admin_configures_the_portal_hands_a_link_and_sees_what_the_client_sees(
     company.click()
     console.keyboard.press("Control+A")
     console.keyboard.type("Chauffage Dubreuil")
+    # The preview follows the typing: every key has reached the server session.
+    console.get_by_text("Chauffage Dubreuil", exact=True).first.wait_for(timeout=10_000)
     console.get_by_role("button", name="Save").click()
     console.get_by_text("Saved.", exact=True).wait_for(timeout=20_000)
     console.get_by_text(re.compile("Client portal — Chauffage Dubreuil")).wait_for()

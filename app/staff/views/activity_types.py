@@ -26,7 +26,9 @@ class ActivityTypesScreen(Screen):
         """The template field and its preview lines are built once (typing keeps focus)."""
         super().__init__(console)
         self.model = ActivityTypesModel(console.state)
-        self.template = ft.TextField(on_change=self._template_typed, expand=True)
+        self.template = ft.TextField(
+            on_change=self._template_typed, expand=True, helper_max_lines=3
+        )
         self.template_row = ft.Row([self.template])  # full width (300 px in a Column)
         self.template_errors = ft.Text(color=ft.Colors.ERROR, visible=False)
         self.preview_fr = ft.Text()
