@@ -1,14 +1,16 @@
 """Turning portal access on or off for every client of a business unit, set-based.
 
 A fixed number of statements whatever the number of clients (no ORM loop).
-Switching on: the clients' profile documents move to a fresh revision so
-their next pull carries them, and the portal-access trigger is queued.
-Switching off: their sessions are revoked (they are dead already by
+Switching on: the portal-access trigger is queued (the portal link goes
+out). Switching off: their sessions are revoked (they are dead already by
 ``sessions.is_live``; revoking them keeps them dead if access comes back),
-so their next sync answers 401. Their feed is not touched then: no one can
-pull it, it stays maintained by the usual projection, and rewriting 100,000
-feed rows would double the cost of the change (docs/PERFORMANCE.md,
-``bench/bench_staff.py``).
+so their next sync answers 401 and the app forgets its copy and cursor.
+
+The feed is touched neither way: the usual projection keeps every client's
+feed current whatever their access, so a client let back in signs in and
+pulls it whole. Rewriting 100,000 feed rows (an earlier version moved the
+profiles to a new revision on the way back) cost more than the change
+itself (docs/PERFORMANCE.md, ``bench/bench_staff.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import AuthSession, Client, FeedEntry
-from backend.services import feed, triggers
+from backend.models import AuthSession, Client
+from backend.services import triggers
 
 
 def set_portal_access(
@@ -34,13 +36,6 @@ def set_portal_access(
     # Before the UPDATE, while ``changing`` still selects the clients that change.
     if enable:
         triggers.portal_access_granted_many(db, business_unit_id, changing, now)
-        (rev,) = feed.next_revisions(db, 1)
-        db.execute(
-            update(FeedEntry)
-            .where(FeedEntry.kind == "profile", FeedEntry.client_id.in_(changing))
-            .values(rev=rev)
-            .execution_options(synchronize_session=False)
-        )
     result = db.execute(
         update(Client)
         .where(Client.business_unit_id == business_unit_id, Client.portal_access.is_(not enable))

@@ -15,7 +15,7 @@ from sqlalchemy import event, select
 
 from backend.api.staff_access import require_staff, route_policy, staff_routes, unresolvable_params
 from backend.core.db import begin_write
-from backend.models import AuthSession, Client, FeedEntry
+from backend.models import AuthSession, Client
 from backend.services import staff_auth
 from backend.services.auth import issue_permanent_link
 from backend.services.feed import next_revisions
@@ -458,7 +458,7 @@ async def test_bulk_counts_is_idempotent_and_costs_the_same_statements_for_any_c
     ).status_code == 403
 
 
-async def test_bulk_off_kills_sessions_and_moves_profiles_forward(
+async def test_bulk_off_kills_sessions_and_back_on_the_client_signs_in_to_a_whole_feed(
     api: FastAPI, http: httpx.AsyncClient, world: World, fresh, settings, clock
 ) -> None:
     from backend.services.feed import refresh_client
@@ -469,27 +469,29 @@ async def test_bulk_off_kills_sessions_and_moves_profiles_forward(
     refresh_client(s, world.a.client)
     token = create_session(s, settings, world.a.client, "code", clock.now)
     s.commit()
-    before = s.scalars(
-        select(FeedEntry.rev).where(
-            FeedEntry.client_id == world.a.client, FeedEntry.kind == "profile"
-        )
-    ).one()
     s.close()
     assert (await http.get("/sync", headers=_auth(token))).status_code == 200
     await _bulk(http, world, world.tokens["admin"], False)
     assert (await http.get("/sync", headers=_auth(token))).status_code == 401
     await _bulk(http, world, world.tokens["admin"], True)
     assert (await http.get("/sync", headers=_auth(token))).status_code == 401  # revoked for good
+    # Signed in again, the client's next sync brings their whole, current portal.
+    s = api.state.sessionmaker()
+    begin_write(s)
+    again = create_session(s, settings, world.a.client, "code", clock.now)
+    s.commit()
+    s.close()
+    pulled = await http.get("/sync", headers=_auth(again))
+    assert pulled.status_code == 200
+    kinds = {c["kind"] for c in pulled.json()["changes"] if not c.get("deleted")}
+    assert {"profile", "branding"} <= kinds
     with fresh() as f:
-        after = f.scalars(
-            select(FeedEntry.rev).where(
-                FeedEntry.client_id == world.a.client, FeedEntry.kind == "profile"
-            )
-        ).one()
-        assert after > before
-        assert f.scalars(
-            select(AuthSession.revoked_at).where(AuthSession.client_id == world.a.client)
-        ).one()
+        revoked = f.scalars(
+            select(AuthSession.revoked_at)
+            .where(AuthSession.client_id == world.a.client)
+            .order_by(AuthSession.id)
+        ).all()
+        assert revoked[0] is not None and revoked[1] is None  # the old one stays revoked
 
 
 # --- search -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from tests.backend.test_staff_access import (  # noqa: F401 (collected by pytest
     test_a_staff_write_is_audited_with_changed_fields_only,
     test_api_key_shown_once_hashed_scoped_and_revocable,
     test_bulk_counts_is_idempotent_and_costs_the_same_statements_for_any_count,
-    test_bulk_off_kills_sessions_and_moves_profiles_forward,
+    test_bulk_off_kills_sessions_and_back_on_the_client_signs_in_to_a_whole_feed,
     test_client_search_by_name_email_phone_and_id,
     test_each_role_gets_404_for_another_units_ids_on_every_route,
     test_five_failures_lock_the_account_for_15_minutes,
