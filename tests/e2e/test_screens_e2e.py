@@ -143,7 +143,8 @@ def test_deep_link_and_back_button_stay_in_the_app(browser, tmp_path: Path) -> N
         activity_id, _ = demo_activity(app, "done")
         page = open_app(browser, f"{app.url}/activities/{activity_id}", PHONE)
         sign_in(page, app)
-        page.get_by_text("Intervention report").wait_for(timeout=30_000)
+        # The report's section (its PDF is listed under Documents with the same title).
+        page.get_by_text("Intervention report").first.wait_for(timeout=30_000)
         assert page.url.endswith(f"/activities/{activity_id}")
         shot(page, "screens_phone_04_deep_link_detail")
         page.get_by_role("button", name="Back to appointments").click()
