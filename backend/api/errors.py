@@ -8,8 +8,9 @@
   number, bytes that are not UTF-8).
 - :func:`install_error_handlers` makes every validation answer encodable,
   lists every method a path allows on a 405, documents the error answers
-  every operation can give (401, 404, 413, 422) in the OpenAPI schema, and
-  turns anything unexpected into a logged, polite 500.
+  every operation can give (401, 404, 413, 422, and those its guards declare
+  with :func:`declare_guard_errors`) in the OpenAPI schema, and turns anything
+  unexpected into a logged, polite 500.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -288,12 +291,63 @@ _PROBLEM = {
     "properties": {"detail": {"title": "Detail", "description": "What went wrong, for people"}},
     "required": ["detail"],
 }
+PROBLEM_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _AUTOMATIC_ERRORS = {
     "security": (401, "No session, or it has ended"),
     "path": (404, "No such item (or not yours)"),
     "body_size": (413, "Request body too large"),
     "body_json": (422, "Invalid input; the answer names the field"),
 }
+
+
+def problem(description: str) -> dict[str, Any]:
+    """One error answer of a route's ``responses=``: when it happens, with the Problem body."""
+    return {"description": description, "content": PROBLEM_CONTENT}
+
+
+GuardErrors = Callable[[Any], dict[int, str]]
+"""A route -> the error answers (status -> when) a dependency gives on it."""
+
+_GUARD_ERRORS: dict[Callable[..., Any], GuardErrors] = {}
+
+
+def declare_guard_errors(dependency: Callable[..., Any], errors: GuardErrors) -> None:
+    """Say which error answers ``dependency`` gives on each route it guards.
+
+    The OpenAPI schema then lists them on every operation using it, directly
+    or through other dependencies (a router's ``dependencies=``).
+    """
+    _GUARD_ERRORS[dependency] = errors
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from _calls(sub)
+
+
+def document_guard_errors(routes: Sequence[Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Add to the OpenAPI ``schema`` (in place) the error answers the routes' guards declare.
+
+    Answers an operation documents itself are kept as they are.
+    """
+    paths = schema.get("paths", {})
+    # Included routers are walked the way FastAPI builds the schema from them.
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        rules = {_GUARD_ERRORS[call] for call in _calls(route.dependant) if call in _GUARD_ERRORS}
+        answers: dict[int, str] = {}
+        for rule in rules:
+            answers.update(rule(route))
+        for method in route.methods:
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            for status, description in sorted(answers.items()):
+                operation["responses"].setdefault(str(status), problem(description))
+    return schema
 
 
 def _body_properties(schemas: dict[str, Any], operation: dict[str, Any]) -> list[str]:
@@ -306,17 +360,23 @@ def _body_properties(schemas: dict[str, Any], operation: dict[str, Any]) -> list
     return list(body.get("properties", {}))
 
 
+def _names_item(parameter: dict[str, Any]) -> bool:
+    """Whether a parameter names an item: any path parameter, or a query one ``..._id``."""
+    where = parameter.get("in")
+    return where == "path" or (where == "query" and parameter.get("name", "").endswith("_id"))
+
+
 def document_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the error answers each operation can give to the OpenAPI ``schema`` (in place).
 
-    401 where a session is required, 404 where the path or the body names an
-    item (``..._id``: another client's item is a 404, DESIGN.md §5), 413 and
+    401 where a session is required, 404 where the path, the query or the body
+    names an item (``..._id``: another client's item is a 404, DESIGN.md §5), 413 and
     422 where there is a body. Answers an operation documents itself are kept
-    as they are.
+    as they are; a 4xx one declared without a body gets the Problem body
+    (every error answer has one).
     """
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Problem", _PROBLEM)
-    problem = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -324,7 +384,7 @@ def document_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
             kinds = []
             if operation.get("security"):
                 kinds.append("security")
-            if any(p.get("in") == "path" for p in operation.get("parameters", [])) or any(
+            if any(_names_item(p) for p in operation.get("parameters", [])) or any(
                 name.endswith("_id") for name in _body_properties(schemas, operation)
             ):
                 kinds.append("path")
@@ -332,9 +392,10 @@ def document_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
                 kinds += ["body_size", "body_json"]
             for kind in kinds:
                 status, description = _AUTOMATIC_ERRORS[kind]
-                operation["responses"].setdefault(
-                    str(status), {"description": description, "content": problem}
-                )
+                operation["responses"].setdefault(str(status), problem(description))
+            for status, response in operation["responses"].items():
+                if status.startswith("4") and "content" not in response:
+                    response["content"] = PROBLEM_CONTENT
     return schema
 
 
@@ -344,7 +405,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_error_responses(build_openapi())  # FastAPI keeps what it built
+            built = build_openapi()  # FastAPI keeps what it built
+            document_error_responses(document_guard_errors(app.routes, built))
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

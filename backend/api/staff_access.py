@@ -24,14 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import MAX_ID, DbSession, Now, SettingsDep, run_read
+from backend.api.errors import declare_guard_errors
 from backend.core.db import write_bind
 from backend.models import (
     Activity,
@@ -52,7 +53,19 @@ log = logging.getLogger("portal")
 ROLE_KEY = "x-staff-role"
 SCOPE_KEY = "x-staff-scope"
 _TOUCH_EVERY = timedelta(seconds=60)
-_bearer = HTTPBearer(auto_error=False, description="Staff session token or API key")
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="StaffBearer", description="Staff session token or API key"
+)
+# A security scheme, not a plain header: it is a credential (the schema says a
+# staff route takes either; a client removing both must get a 401).
+_shared_token = APIKeyHeader(
+    name="X-Staff-Token",
+    auto_error=False,
+    scheme_name="StaffToken",
+    description="Deprecated shared token (PORTAL_STAFF_TOKEN)",
+)
+# Longer than any token an operator would set: refused before the comparison.
+_MAX_SHARED_TOKEN = 512
 _deprecation_logged = False
 
 
@@ -125,9 +138,11 @@ async def get_principal(
     settings: SettingsDep,
     now: Now,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    x_staff_token: Annotated[str | None, Header(max_length=512)] = None,
+    x_staff_token: Annotated[str | None, Depends(_shared_token)] = None,
 ) -> Principal:
     """The caller, or 401."""
+    if x_staff_token is not None and len(x_staff_token) > _MAX_SHARED_TOKEN:
+        raise _unauthorized("A valid staff session or API key is required.")
     if credentials is not None:
         token = credentials.credentials
         if token.startswith(staff_auth.SESSION_PREFIX):
@@ -344,6 +359,23 @@ async def require_staff(request: Request, principal: StaffPrincipal, db: DbSessi
             raise HTTPException(403, f"This needs the {role} role in this business unit.")
         request.state.staff_business_unit_id = bu_id
     return principal
+
+
+def guard_errors(route: Any) -> dict[int, str]:
+    """The error answers (status -> when) :func:`require_staff` gives on ``route``."""
+    role, scope = route_policy(route)
+    answers = {401: "No staff session or API key, or it has ended or was revoked"}
+    if scope == "any":
+        answers[403] = f"The {role} role is needed in at least one business unit"
+        # The handler keeps to the caller's units: an item of another one is a 404 too.
+        answers[404] = "No such item in the caller's business units, or the caller is in none"
+    elif scope == "path":
+        answers[403] = f"The {role} role is needed in this item's business unit"
+        answers[404] = "No such item, or it belongs to a business unit the caller is not in"
+    return answers
+
+
+declare_guard_errors(require_staff, guard_errors)
 
 
 def staff_routes(routes: list[Any]) -> list[Any]:

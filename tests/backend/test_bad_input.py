@@ -454,3 +454,32 @@ def test_the_schema_documents_the_errors_every_operation_can_give(api: FastAPI) 
     request = paths["/requests"]["post"]["responses"]
     assert {"401", "404", "409", "413", "422"} <= set(request)  # 404: another client's site_id
     assert "401" not in paths["/health"]["get"]["responses"]
+
+
+def test_the_schema_documents_what_the_staff_guard_and_each_route_answer(api: FastAPI) -> None:
+    paths = api.openapi()["paths"]
+    # Either credential works: removing both (as a client would) must be refused.
+    staff_security = [{"StaffBearer": []}, {"StaffToken": []}]
+    own_totp = paths["/staff/me/totp"]["post"]  # scope "self": signed in is enough
+    assert own_totp["security"] == staff_security
+    assert {"401", "409"} <= set(own_totp["responses"]) and "403" not in own_totp["responses"]
+    accounts = paths["/staff/accounts"]["post"]["responses"]  # scope "any", admin
+    assert {"401", "403", "404", "409"} <= set(accounts)
+    assert "admin" in accounts["403"]["description"]
+    client = paths["/staff/clients/{client_id}"]["patch"]["responses"]  # scope "path", planner
+    assert {"401", "403", "404"} <= set(client) and "planner" in client["403"]["description"]
+    assert "404" in paths["/staff/audit"]["get"]["responses"]  # ?business_unit_id=
+    assert {"404"} <= set(paths["/staff/auth/set-password"]["post"]["responses"])
+    assert {"401", "429"} <= set(paths["/staff/auth/login"]["post"]["responses"])
+    assert "401" not in paths["/staff/auth/set-password"]["post"]["responses"]
+    for operations in paths.values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert "application/json" in response.get("content", {}), (status, operation)
+
+
+async def test_an_overlong_shared_staff_token_is_a_401(http: httpx.AsyncClient) -> None:
+    r = await http.get("/staff/business-units", headers={"X-Staff-Token": "t" * 513})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"

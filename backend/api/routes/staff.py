@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
+from backend.api.errors import problem
 from backend.api.routes.portal import _with_availability
 from backend.api.schemas import ActivityOut, Me
 from backend.api.staff_access import StaffPrincipal, needs, require_staff
@@ -278,7 +279,11 @@ class PermanentLinkRequest(Patch):
     label: Annotated[str, Field(max_length=100)] = ""
 
 
-@router.post("/clients/{client_id}/permanent-links", status_code=201)
+@router.post(
+    "/clients/{client_id}/permanent-links",
+    status_code=201,
+    responses={409: problem("The business unit does not allow permanent links: allow them first")},
+)
 def issue_permanent_link(
     client_id: IdPath,
     body: PermanentLinkRequest,
@@ -438,7 +443,10 @@ class FormPut(Patch):
     fields: list[dict[str, Any]]
 
 
-@router.put("/forms/{form_id}")
+@router.put(
+    "/forms/{form_id}",
+    responses={409: problem("This version was replaced by a newer one: edit that one")},
+)
 def put_form(
     form_id: IdPath, body: FormPut, db: DbSession, now: Now, principal: StaffPrincipal
 ) -> dict[str, Any]:

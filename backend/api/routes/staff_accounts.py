@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.api.deps import MAX_ID, ClientIP, DbSession, IdPath, Now, SettingsDep
+from backend.api.errors import problem
 from backend.api.staff_access import Principal, StaffPrincipal, needs, require_staff
 from backend.models import BusinessUnit
 from backend.services import audit, staff_auth
@@ -88,7 +89,10 @@ class SignInOut(BaseModel):
 @open_router.post(
     "/login",
     response_model=SignInOut,
-    responses={401: {"description": "Wrong credentials or TOTP needed"}, 429: {}},
+    responses={
+        401: problem("Wrong credentials, or a TOTP code is needed (``code`` says which)"),
+        429: problem("Too many failed attempts for this account or address: wait ``retry_after``"),
+    },
 )
 def login(body: LoginIn, db: DbSession, settings: SettingsDep, ip: ClientIP, now: Now) -> Any:
     """Email + password (+ TOTP code when enabled) -> a console session token (``sst_…``)."""
@@ -115,7 +119,11 @@ class SetPasswordIn(Strict):
     password: Annotated[str, Field(max_length=1000)]
 
 
-@open_router.post("/set-password", status_code=204)
+@open_router.post(
+    "/set-password",
+    status_code=204,
+    responses={404: problem("The link has expired, was already used, or never existed")},
+)
 def set_password(body: SetPasswordIn, db: DbSession, settings: SettingsDep, now: Now) -> Response:
     """Choose a password with a one-time link (404 when the link is dead)."""
     try:
@@ -177,7 +185,15 @@ class CodeIn(Strict):
     code: Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
 
 
-@router.post("/me/totp", openapi_extra=needs("viewer", "self"))
+# An API key or the shared token has no account: the /me actions that change one say so.
+_NO_ACCOUNT = "the caller is an API key or the shared token, not a staff account"
+
+
+@router.post(
+    "/me/totp",
+    openapi_extra=needs("viewer", "self"),
+    responses={409: problem(f"Two-factor sign-in is already on, or {_NO_ACCOUNT}")},
+)
 def start_totp(principal: StaffPrincipal, db: DbSession, settings: SettingsDep) -> dict[str, str]:
     """A new TOTP secret to scan; it is enabled once a code from it is confirmed."""
     staff = db.merge(_me(principal))
@@ -192,7 +208,17 @@ def _staff_units(staff: StaffUser) -> list[int]:
     return [m.business_unit_id for m in staff.memberships]
 
 
-@router.post("/me/totp/confirm", status_code=204, openapi_extra=needs("viewer", "self"))
+@router.post(
+    "/me/totp/confirm",
+    status_code=204,
+    openapi_extra=needs("viewer", "self"),
+    responses={
+        409: problem(
+            f"Two-factor sign-in is already on, no secret was started (POST /staff/me/totp), "
+            f"or {_NO_ACCOUNT}"
+        )
+    },
+)
 def confirm_totp(
     body: CodeIn, principal: StaffPrincipal, db: DbSession, settings: SettingsDep, now: Now
 ) -> Response:
@@ -212,7 +238,12 @@ def confirm_totp(
     return Response(status_code=204)
 
 
-@router.delete("/me/totp", status_code=204, openapi_extra=needs("viewer", "self"))
+@router.delete(
+    "/me/totp",
+    status_code=204,
+    openapi_extra=needs("viewer", "self"),
+    responses={409: problem(f"Two-factor sign-in is already off, or {_NO_ACCOUNT}")},
+)
 def disable_totp(
     body: CodeIn, principal: StaffPrincipal, db: DbSession, settings: SettingsDep, now: Now
 ) -> Response:
@@ -320,7 +351,12 @@ def list_accounts(principal: StaffPrincipal, db: DbSession) -> list[dict[str, An
     return [staff_doc(db, s) for s in rows]
 
 
-@router.post("/accounts", status_code=201, openapi_extra=needs("admin", "any"))
+@router.post(
+    "/accounts",
+    status_code=201,
+    openapi_extra=needs("admin", "any"),
+    responses={409: problem("An account with this email exists: change its memberships")},
+)
 def create_account(
     body: AccountIn, principal: StaffPrincipal, db: DbSession, settings: SettingsDep, now: Now
 ) -> dict[str, Any]:
@@ -353,7 +389,11 @@ def create_account(
     return {"staff": staff_doc(db, staff), "set_password_url": url}
 
 
-@router.patch("/accounts/{account_id}", openapi_extra=needs("admin", "any"))
+@router.patch(
+    "/accounts/{account_id}",
+    openapi_extra=needs("admin", "any"),
+    responses={409: problem("Disabling your own account: ask another admin")},
+)
 def patch_account(
     account_id: IdPath, body: AccountPatch, principal: StaffPrincipal, db: DbSession, now: Now
 ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.deps import MAX_ID, DbSession, IdPath, Now, SettingsDep
+from backend.api.errors import problem
 from backend.api.staff_access import StaffPrincipal, needs, require_staff
 from backend.core.config import Settings
 from backend.core.security import new_token
@@ -173,7 +174,12 @@ def _issue_link(
 @router.post(
     "/clients/{client_id}/send-portal-link",
     status_code=202,
-    responses={409: {"description": "No SMS credit, SMS links off, or no portal access"}},
+    responses={
+        409: problem(
+            "The client has no portal access, SMS links are off for the unit, or no SMS "
+            "credit is left (``code``: ``no_credit``)"
+        )
+    },
 )
 def send_portal_link(
     client_id: IdPath,

@@ -24,7 +24,11 @@ from backend.services import audit, feed, preview
 
 router = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(require_staff)])
 public_router = APIRouter(tags=["staff"])
-_bearer = HTTPBearer(auto_error=False, description="Preview token from /staff/.../preview-session")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="PreviewToken",
+    description="Preview token from /staff/.../preview-session",
+)
 
 
 @router.post("/clients/{client_id}/preview-session", status_code=201, openapi_extra=needs("viewer"))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.deps import MAX_ID, DbSession, IdPath
+from backend.api.errors import problem
 from backend.api.routes.staff import Patch
 from backend.api.staff_access import register_resolver, require_staff
 from backend.models import Activity, ActivityType, BusinessUnit, Client, NotificationTrigger
@@ -196,7 +197,11 @@ def list_triggers(bu_id: IdPath, db: DbSession) -> dict[str, Any]:
     }
 
 
-@router.post("/business-units/{bu_id}/triggers", status_code=201)
+# _check's answer when another trigger has the same event, activity type (and reminder hours).
+_TWIN = {409: problem("Another trigger covers this event and activity type: change that one")}
+
+
+@router.post("/business-units/{bu_id}/triggers", status_code=201, responses=_TWIN)
 def create_trigger(bu_id: IdPath, body: TriggerIn, db: DbSession) -> dict[str, Any]:
     """Add a trigger (an event's message for all types or one type)."""
     _business_unit(db, bu_id)
@@ -216,7 +221,7 @@ def create_trigger(bu_id: IdPath, body: TriggerIn, db: DbSession) -> dict[str, A
     return trigger_out(row)
 
 
-@router.patch("/triggers/{trigger_id}")
+@router.patch("/triggers/{trigger_id}", responses=_TWIN)
 def update_trigger(trigger_id: IdPath, patch: TriggerPatch, db: DbSession) -> dict[str, Any]:
     """Change a trigger; omitted fields stay, ``templates`` replaces all languages."""
     row = _trigger(db, trigger_id)
