@@ -392,6 +392,9 @@ def test_admin_configures_the_portal_hands_a_link_and_sees_what_the_client_sees(
     missing = client_detail - feed_texts(console)
     assert not missing, missing
     client.go_back()
+    console.get_by_text("Computer", exact=True).click()  # the layout a computer gets
+    console.wait_for_timeout(1000)
+    shot(console, "console_desktop_14c_preview_computer")
 
     # An activity type's title template, edited and saved, reaches the client's
     # app at its next sync (every 3 s here).

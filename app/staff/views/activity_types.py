@@ -253,6 +253,7 @@ class ActivityTypesScreen(Screen):
 
     async def _back(self, _e: ft.Event[ft.Control]) -> None:
         self.model.close()
+        self.notice.visible = False  # "Saved." was about the type just left
         self.render()
         self._update()
 

@@ -54,7 +54,7 @@ class BrandingPreview:
                         [
                             self.bar,
                             ft.Row([self.logo, self.name]),
-                            ft.Container(content=self.home.control, height=420),
+                            ft.Container(content=self.home.control, height=480),
                         ],
                         spacing=10,
                     ),
