@@ -158,7 +158,7 @@ def test_deep_link_and_back_button_stay_in_the_app(browser, tmp_path: Path) -> N
         page.get_by_text("Upcoming", exact=True).wait_for()
         assert page.url.endswith("/activities")
         page.go_back()
-        page.get_by_text("Intervention report").wait_for()
+        page.get_by_text("Intervention report").first.wait_for()
         assert page.url.endswith(f"/activities/{activity_id}")
         page.go_forward()
         page.get_by_text("Upcoming", exact=True).wait_for()
