@@ -113,10 +113,7 @@ def test_admin_signs_in_and_brands_the_portal(browser, served, viewport) -> None
     shot(page, f"console_{name}_01_sign_in")
     sign_in(page, "admin", password)
     shot(page, f"console_{name}_02_portal")
-    company = page.get_by_role("textbox", name="Company name")
-    company.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(f"Chauffage {name}")
+    replace_text(page, page.get_by_role("textbox", name="Company name"), f"Chauffage {name}")
     # The preview beside the form follows the typing.
     page.get_by_text(f"Chauffage {name}", exact=True).first.wait_for(timeout=10_000)
     page.get_by_role("switch", name="Login links by SMS").click()
@@ -234,13 +231,45 @@ def open_page(context: Any, url: str) -> Any:
     return page
 
 
+def replace_text(page: Any, box: Any, text: str) -> None:
+    """Replace what a text field holds with ``text``, and check it took.
+
+    Flutter moves its one <input> to the tapped field a moment after the tap;
+    keys sent before that go nowhere (or to the field before).
+    """
+    for _ in range(3):
+        box.click()
+        page.wait_for_function(FOCUSED_TEXT_INPUT, timeout=10_000)
+        page.wait_for_timeout(200)
+        page.keyboard.press("Control+A")
+        page.keyboard.type(text)
+        if page.evaluate("document.activeElement?.value") == text:
+            return
+    raise AssertionError(f"could not type {text!r}")
+
+
+def type_password(page: Any, password: str) -> None:
+    """Type into the password field once it has the focus, and check what it holds.
+
+    Right after the email, the email's <input> may still be the focused one
+    for a moment: wait for the password's own, whose value is readable.
+    """
+    page.get_by_role("textbox", name="Password").click()
+    page.wait_for_function("() => document.activeElement?.type === 'password'", timeout=10_000)
+    page.keyboard.type(password)
+    if page.evaluate("document.activeElement?.value") != password:
+        page.keyboard.press("Control+A")
+        page.keyboard.type(password)
+    assert page.evaluate("document.activeElement?.value") == password
+
+
 def console_sign_in(page: Any, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
     if page.get_by_role("button", name="English").count():
         page.get_by_role("button", name="English").click()
     page.get_by_text("Staff sign-in", exact=True).wait_for()
     type_into(page, "Email", email)
-    type_into(page, "Password", password)
+    type_password(page, password)
     page.get_by_role("button", name="Sign in").click()
     try:
         page.get_by_role("switch", name="Client portal enabled").wait_for(timeout=30_000)
@@ -308,9 +337,7 @@ def test_admin_configures_the_portal_hands_a_link_and_sees_what_the_client_sees(
     chooser.value.set_files(str(logo_file(tmp_path)))
     console.get_by_text("Logo saved.", exact=True).wait_for(timeout=30_000)
     company = console.get_by_role("textbox", name="Company name")
-    company.click()
-    console.keyboard.press("Control+A")
-    console.keyboard.type("Chauffage Dubreuil")
+    replace_text(console, company, "Chauffage Dubreuil")
     # The preview follows the typing: every key has reached the server session.
     console.get_by_text("Chauffage Dubreuil", exact=True).first.wait_for(timeout=10_000)
     console.get_by_role("button", name="Save").click()
@@ -326,8 +353,7 @@ def test_admin_configures_the_portal_hands_a_link_and_sees_what_the_client_sees(
     # The client: found by name, portal access on, a permanent link copied.
     go(console, "Clients", phone=False)
     search = console.get_by_role("textbox", name="Search by name, email, phone or reference")
-    search.click()
-    console.keyboard.type(client_name.split()[-1])
+    replace_text(console, search, client_name.split()[-1])
     console.get_by_role("button", name=re.compile(re.escape(client_name))).first.wait_for(
         timeout=20_000
     )
@@ -401,11 +427,7 @@ def test_admin_configures_the_portal_hands_a_link_and_sees_what_the_client_sees(
     console.get_by_role("button", name="Close preview").click()
     go(console, "Activity types", phone=False)
     console.get_by_role("button", name=re.compile("^Entretien chaudière")).click()
-    template = console.get_by_role("textbox", name="Title template")
-    template.click()
-    console.wait_for_function(FOCUSED_TEXT_INPUT, timeout=10_000)
-    console.keyboard.press("Control+A")
-    console.keyboard.type(TEMPLATE)
+    replace_text(console, console.get_by_role("textbox", name="Title template"), TEMPLATE)
     console.get_by_text(re.compile("^French: Entretien chaudière E2E")).wait_for(timeout=20_000)
     shot(console, "console_desktop_15_title_template")
     console.get_by_role("button", name="Save").click()
