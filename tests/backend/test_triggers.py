@@ -185,9 +185,9 @@ async def test_bulk_grant_is_set_based_and_the_worker_sends_each_link(
             event.remove(api.state.engine, "before_cursor_execute", count)
         s.commit()
     assert fired == many
-    # Two statements for 600 clients: the configuration, one INSERT … SELECT.
+    # Three statements for 600 clients: the configuration, a count, one INSERT … SELECT.
     statements = [s for s in statements if not s.startswith("BEGIN")]
-    assert len(statements) == 2, statements
+    assert len(statements) == 3, statements
     assert sum(s.startswith("INSERT INTO pending_triggers") for s in statements) == 1
     with fresh() as s:
         assert s.scalar(select(func.count()).select_from(PendingTrigger)) == many

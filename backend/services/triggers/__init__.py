@@ -86,12 +86,14 @@ def portal_access_granted_many(
         chosen.c[0],
         literal(now, UTCDateTime()),
     )
-    result = db.execute(
+    # Counted apart: psycopg gives no row count for an INSERT … SELECT.
+    count = db.scalar(select(func.count()).select_from(chosen))
+    db.execute(
         insert(PendingTrigger.__table__).from_select(
             ["business_unit_id", "event", "client_id", "created_at"], rows
         )
     )
-    return max(0, int(result.rowcount or 0))
+    return int(count or 0)
 
 
 def _expand_pending(db: Session, pending: list[PendingTrigger], now: datetime) -> int:
