@@ -92,12 +92,19 @@ class ClientsScreen(Screen):
         tr, m = self.tr, self.model
         record = m.record or {}
         editable = m.editable
-        access = ft.Switch(
-            label=tr.t("console.clients.access"),
-            value=bool(record.get("portal_access")),
-            disabled=not editable,
-            on_change=self._access,
+        on = bool(record.get("portal_access"))
+        access: ft.Control = ft.Switch(
+            label=tr.t("console.clients.access"), value=on, on_change=self._access
         )
+        if not editable:
+            # A disabled switch looks off whatever its value: say it in words.
+            access = ft.Row(
+                [
+                    ft.Text(tr.t("console.clients.access")),
+                    chip(tr.t(f"console.{'on' if on else 'off'}"), on),
+                ],
+                spacing=12,
+            )
         parts: list[ft.Control] = [
             ft.Row(
                 [

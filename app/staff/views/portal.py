@@ -11,7 +11,7 @@ import flet as ft
 from app.company import CompanyModel
 from app.i18n import Translator
 from app.staff.portal_settings import SWITCHES, TEXTS, PortalSettingsModel
-from app.staff.views.common import Screen, heading
+from app.staff.views.common import Screen, chip, heading
 from app.views.home import HomeView
 from app.views.theme import seed_color
 
@@ -135,9 +135,25 @@ class PortalScreen(Screen):
         sms = ft.Text(
             tr.t("console.portal.sms_info", price=f"{m.sms_price:g}", credits=f"{m.sms_credits:g}")
         )
+        settings: list[ft.Control] = list(self.switches.values())
+        if not editable:
+            # A disabled switch looks off whatever its value: say it in words.
+            settings = [
+                ft.Row(
+                    [
+                        ft.Text(tr.t(f"console.portal.{name}")),
+                        chip(
+                            tr.t("console.on" if m.draft.get(name) else "console.off"),
+                            bool(m.draft.get(name)),
+                        ),
+                    ],
+                    spacing=12,
+                )
+                for name in self.switches
+            ]
         form: list[ft.Control] = [
             heading(tr.t("console.portal.settings")),
-            *self.switches.values(),
+            *settings,
             sms,
             heading(tr.t("console.portal.branding")),
             *self.text_rows,
