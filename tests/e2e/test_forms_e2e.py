@@ -349,8 +349,19 @@ def test_offline_form_survives_a_restart_is_refused_fixed_and_sent_once(
         type_into(page, "Nom du signataire", "Claire Chauvin")
         type_into(page, "Date", "04/12/2026")
         sign(page)
-        reach(page, page.get_by_role("button", name="Accepter et signer")).click()
-        seen(page, "Enregistré sur cet appareil.").wait_for(timeout=30_000)
+        for attempt in range(2):
+            reach(page, page.get_by_role("button", name="Accepter et signer")).click()
+            try:
+                seen(page, "Enregistré sur cet appareil.").wait_for(timeout=20_000)
+                break
+            except PlaywrightTimeout:
+                # A loaded Chromium sometimes drops every stroke of a quick
+                # signature: the form then asks for one, as a person would
+                # see; sign again (a second failure is a real one).
+                shot(page, "forms_desktop_02b_sign_again")
+                if attempt:
+                    raise
+                sign(page)
     finally:
         offline.stop()
     assert backend.submissions(visit, "access_info") == []
