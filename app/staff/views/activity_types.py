@@ -13,7 +13,7 @@ from app.staff.activity_types import (
     TIMINGS,
     ActivityTypesModel,
 )
-from app.staff.views.common import Screen, chip, heading
+from app.staff.views.common import Screen, chip, heading, reorder_row
 
 if TYPE_CHECKING:
     from app.staff.main import ConsoleApp
@@ -206,24 +206,11 @@ class ActivityTypesScreen(Screen):
         )
         if editable:
             rows.append(
-                ft.Row(
-                    [
-                        ft.IconButton(
-                            ft.Icons.ARROW_UPWARD,
-                            tooltip=tr.t("console.up"),
-                            on_click=self._move_handler(index, -1),
-                        ),
-                        ft.IconButton(
-                            ft.Icons.ARROW_DOWNWARD,
-                            tooltip=tr.t("console.down"),
-                            on_click=self._move_handler(index, 1),
-                        ),
-                        ft.TextButton(
-                            tr.t("console.remove"),
-                            icon=ft.Icons.DELETE_OUTLINE,
-                            on_click=self._remove_handler(index),
-                        ),
-                    ]
+                reorder_row(
+                    tr,
+                    up=self._move_handler(index, -1),
+                    down=self._move_handler(index, 1),
+                    remove=self._remove_handler(index),
                 )
             )
         return ft.Card(content=ft.Container(content=ft.Column(rows, spacing=8), padding=12))

@@ -14,6 +14,18 @@ if TYPE_CHECKING:
     from app.staff.main import ConsoleApp
 
 
+def reorder_row(tr: Any, *, up: Any, down: Any, remove: Any) -> ft.Row:
+    """Move up, move down and remove: the buttons under each item of an editable list
+    (portal actions, form fields)."""
+    return ft.Row(
+        [
+            ft.IconButton(ft.Icons.ARROW_UPWARD, tooltip=tr.t("console.up"), on_click=up),
+            ft.IconButton(ft.Icons.ARROW_DOWNWARD, tooltip=tr.t("console.down"), on_click=down),
+            ft.TextButton(tr.t("console.remove"), icon=ft.Icons.DELETE_OUTLINE, on_click=remove),
+        ]
+    )
+
+
 def heading(text: str, size: int = 18) -> ft.Text:
     """A heading inside a screen."""
     return ft.Text(text, size=size, weight=ft.FontWeight.W_600)

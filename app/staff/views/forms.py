@@ -9,7 +9,7 @@ import flet as ft
 
 from app.forms.renderers import FieldContext, render_field
 from app.staff.form_builder import FIELD_TYPES, RANGE_TYPES, FormBuilderModel
-from app.staff.views.common import Screen, heading
+from app.staff.views.common import Screen, heading, reorder_row
 
 if TYPE_CHECKING:
     from app.staff.main import ConsoleApp
@@ -187,24 +187,11 @@ class FormsScreen(Screen):
             )
         if editable:
             rows.append(
-                ft.Row(
-                    [
-                        ft.IconButton(
-                            ft.Icons.ARROW_UPWARD,
-                            tooltip=tr.t("console.up"),
-                            on_click=self._move_handler(index, -1),
-                        ),
-                        ft.IconButton(
-                            ft.Icons.ARROW_DOWNWARD,
-                            tooltip=tr.t("console.down"),
-                            on_click=self._move_handler(index, 1),
-                        ),
-                        ft.TextButton(
-                            tr.t("console.remove"),
-                            icon=ft.Icons.DELETE_OUTLINE,
-                            on_click=self._remove_handler(index),
-                        ),
-                    ]
+                reorder_row(
+                    tr,
+                    up=self._move_handler(index, -1),
+                    down=self._move_handler(index, 1),
+                    remove=self._remove_handler(index),
                 )
             )
         return ft.Card(content=ft.Container(content=ft.Column(rows, spacing=8), padding=12))
